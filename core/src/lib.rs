@@ -1,0 +1,4 @@
+//! wsio-core: a sans-IO WebSocket engine (placeholder; filled in by issue 01).
+#![forbid(unsafe_code)]
+
+pub mod rng;
