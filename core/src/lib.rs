@@ -1,4 +1,41 @@
-//! wsio-core: a sans-IO WebSocket engine (placeholder; filled in by issue 01).
+//! # wsio-core
+//!
+//! A sans-IO WebSocket engine (RFC 6455): bytes in, events out; messages in, bytes out. It
+//! opens no sockets, spawns no tasks and reads no clock, so the same protocol code runs under
+//! blocking I/O, tokio, smol, a fuzzer or a test that feeds bytes by hand.
+//!
+//! ```
+//! use wsio_core::{Config, Connection, Event, Message, Role};
+//!
+//! let mut server = Connection::new(Role::Server, Config::default());
+//! // A masked "Hello" from a client (RFC 6455 section 5.7), as read from the socket.
+//! server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+//! let event = server.poll_event().unwrap();
+//! assert_eq!(event, Some(Event::Message(Message::text("Hello"))));
+//!
+//! server.send(Message::text("Hello")).unwrap();
+//! let out = server.poll_transmit().unwrap();
+//! assert_eq!(out.io_slices(4)[0].as_ref(), &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod mask;
+pub mod message;
 pub mod rng;
+pub mod testing;
+pub mod transmit;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{BufferStats, Connection, Event, ReadMode, Role, State};
+pub use error::{Error, ProtocolError, TimeoutKind};
+pub use message::{Message, MessageKind, Utf8Bytes};
+pub use rng::KeySource;
+pub use transmit::Transmit;

@@ -1,0 +1,862 @@
+//! The WebSocket connection state machine (RFC 6455 sections 5 to 7), for both roles.
+//!
+//! ```text
+//!                    close() / fail ──► close frame queued
+//!   ┌──────┐  we send close  ┌──────────────────────┐  peer's close arrives  ┌────────┐
+//!   │ Open ├────────────────►│ Closing (sent)       ├───────────────────────►│ Closed │
+//!   └──┬───┘                 └──────────────────────┘  or close_timeout      └────────┘
+//!      │ peer's close arrives ┌──────────────────────┐  we reply (auto_close      ▲
+//!      └─────────────────────►│ Closing (received)   ├──  or close()) ──────────┘
+//!                             └──────────────────────┘
+//!   A protocol violation, a timeout or the end of the transport goes straight to Closed.
+//! ```
+//!
+//! The connection does no I/O and reads no clock. A runtime drives it in a loop:
+//!
+//! 1. put transport bytes into [`read_buf`](Connection::read_buf) (or pass them to
+//!    [`receive`](Connection::receive)), and call [`receive_eof`](Connection::receive_eof) at the
+//!    end of the stream;
+//! 2. drain [`poll_event`](Connection::poll_event) until it returns `Ok(None)`;
+//! 3. write out what [`poll_transmit`](Connection::poll_transmit) holds (automatic pongs and close
+//!    replies are there without any call from the application);
+//! 4. sleep until [`poll_timeout`](Connection::poll_timeout), and call
+//!    [`handle_timeout`](Connection::handle_timeout) when it passes;
+//! 5. once [`state`](Connection::state) is [`State::Closed`] and the output is written, close the
+//!    transport.
+//!
+//! Commands ([`send`](Connection::send), [`begin_message`](Connection::begin_message),
+//! [`ping`](Connection::ping), [`close`](Connection::close), ...) only queue output. Output leaves
+//! in the order it was queued; an automatic pong that finds the output over its limit waits in a
+//! single slot (a newer ping replaces it) and is queued by the next `poll_transmit`.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::config::Config;
+use crate::error::{Error, ProtocolError, TimeoutKind};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::apply_mask;
+use crate::message::{Message, MessageKind, Utf8Bytes};
+use crate::rng::Rng;
+use crate::transmit::Transmit;
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection this is. Clients mask what they send; servers must not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The end that opened the connection.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// Where the closing handshake stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// One close frame has been sent or received, not both.
+    Closing,
+    /// The handshake finished, or the connection failed: flush the output, then close the
+    /// transport.
+    Closed,
+}
+
+/// How received data messages are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// One [`Event::Message`] per message, assembled in memory (bounded by
+    /// `Config::max_message_size`).
+    #[default]
+    Whole,
+    /// [`Event::MessageStart`], then [`Event::MessageData`] for each piece of payload as it
+    /// arrives, then [`Event::MessageEnd`]: a message of any size passes through bounded memory.
+    Streaming,
+}
+
+/// What [`Connection::poll_event`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A whole data message (read mode [`ReadMode::Whole`]).
+    Message(Message),
+    /// A data message begins (read mode [`ReadMode::Streaming`]).
+    MessageStart(MessageKind),
+    /// The next piece of the current message's payload (streaming). Text pieces are validated
+    /// UTF-8 up to the last complete code point; a code point may be split between pieces.
+    MessageData(Bytes),
+    /// The current message is complete (streaming).
+    MessageEnd,
+    /// A ping arrived; with `Config::auto_pong` the pong is already queued.
+    Ping(Bytes),
+    /// A pong arrived.
+    Pong(Bytes),
+    /// The peer's close frame arrived (`None`: it carried no status code). With
+    /// `Config::auto_close` the reply is already queued. No events follow.
+    Close(Option<CloseFrame>),
+}
+
+/// Sizes of what the connection is holding, for tests and monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferStats {
+    /// Received bytes not yet consumed.
+    pub read_buffered: usize,
+    /// Allocated capacity of the read buffer.
+    pub read_capacity: usize,
+    /// Bytes of a fragmented message being assembled (whole-message mode).
+    pub message_buffered: usize,
+    /// Bytes of a streamed outgoing message not yet framed (below one fragment).
+    pub write_buffered: usize,
+    /// Encoded bytes waiting for the transport.
+    pub output_pending: usize,
+}
+
+/// A frame whose header has been read and whose payload is still being consumed.
+#[derive(Clone, Copy, Debug)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes not yet taken out of the read buffer.
+    remaining: u64,
+    /// Payload bytes at the front of the read buffer already unmasked and validated.
+    ready: usize,
+    /// Payload bytes unmasked so far, for the mask phase.
+    unmasked: usize,
+}
+
+/// A data message being received.
+#[derive(Debug)]
+struct InMessage {
+    kind: MessageKind,
+    /// Payload bytes received so far.
+    size: usize,
+    /// Frames received so far.
+    fragments: usize,
+    /// Text only.
+    utf8: Option<Utf8Validator>,
+    /// Whole mode: payload of the frames before the current one (and the current one's
+    /// arrived part, once the message has more than one frame).
+    assembled: BytesMut,
+    streaming: bool,
+}
+
+/// A data message being sent piece by piece.
+#[derive(Debug)]
+struct OutMessage {
+    kind: MessageKind,
+    /// Whether the first frame (which carries the opcode) has gone out.
+    started: bool,
+    /// Payload not yet framed: always less than a fragment, or exactly one awaiting the
+    /// knowledge of whether it is the last.
+    pending: BytesMut,
+}
+
+/// A deadline that is off, waiting to be armed at the next clock reading, or set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Off,
+    /// Arms at the next `poll_timeout`/`handle_timeout`, `Duration` from the time given there.
+    Pending(Duration),
+    At(Instant),
+}
+
+impl Timer {
+    fn arm(&mut self, now: Instant) {
+        if let Timer::Pending(after) = *self {
+            *self = Timer::At(now + after);
+        }
+    }
+
+    fn expired(self, now: Instant) -> bool {
+        matches!(self, Timer::At(at) if at <= now)
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Timer::At(at) => Some(at),
+            _ => None,
+        }
+    }
+}
+
+/// One WebSocket connection after the opening handshake: bytes in, events out; messages in,
+/// bytes out. See the [module documentation](self) for how a runtime drives it.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    rng: Rng,
+    /// Whether a negotiated extension (permessage-deflate) gives RSV1 a meaning.
+    rsv1_allowed: bool,
+
+    read_buf: BytesMut,
+    eof: bool,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    read_mode: ReadMode,
+    /// Streaming mode: the last piece of a message went out, `MessageEnd` is next.
+    message_end_due: bool,
+
+    transmit: Transmit,
+    /// An automatic pong that found the output full; a newer ping replaces it.
+    pending_pong: Option<Bytes>,
+    outgoing: Option<OutMessage>,
+
+    close_sent: bool,
+    close_received: bool,
+    /// No more input is processed: the peer's close arrived, or the connection failed.
+    input_closed: bool,
+    /// Failed, timed out or cut off: closed whatever the handshake says.
+    terminated: bool,
+    /// An error to report from the next `poll_event` (a timeout found by `handle_timeout`).
+    pending_error: Option<Error>,
+
+    close_timer: Timer,
+    ping_timer: Timer,
+    pong_timer: Timer,
+    pings_sent: u64,
+}
+
+impl Connection {
+    /// A connection in the given role, open and ready for frames.
+    pub fn new(role: Role, config: Config) -> Self {
+        let ping_timer = config.ping_interval.map_or(Timer::Off, Timer::Pending);
+        Connection {
+            role,
+            rng: Rng::new(config.key_source.clone()),
+            config,
+            rsv1_allowed: false,
+            read_buf: BytesMut::new(),
+            eof: false,
+            frame: None,
+            message: None,
+            read_mode: ReadMode::Whole,
+            message_end_due: false,
+            transmit: Transmit::default(),
+            pending_pong: None,
+            outgoing: None,
+            close_sent: false,
+            close_received: false,
+            input_closed: false,
+            terminated: false,
+            pending_error: None,
+            close_timer: Timer::Off,
+            ping_timer,
+            pong_timer: Timer::Off,
+            pings_sent: 0,
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        if self.terminated || (self.close_sent && self.close_received) {
+            State::Closed
+        } else if self.close_sent || self.close_received {
+            State::Closing
+        } else {
+            State::Open
+        }
+    }
+
+    /// Sizes of the buffers the connection holds.
+    pub fn buffer_stats(&self) -> BufferStats {
+        BufferStats {
+            read_buffered: self.read_buf.len(),
+            read_capacity: self.read_buf.capacity(),
+            message_buffered: self.message.as_ref().map_or(0, |m| m.assembled.len()),
+            write_buffered: self.outgoing.as_ref().map_or(0, |m| m.pending.len()),
+            output_pending: self.transmit.len(),
+        }
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// The buffer the runtime reads transport bytes into (reserve, then read into its spare
+    /// capacity). Bytes appended here are consumed by [`poll_event`](Self::poll_event).
+    pub fn read_buf(&mut self) -> &mut BytesMut {
+        &mut self.read_buf
+    }
+
+    /// Hands received transport bytes to the connection (a copying alternative to `read_buf`).
+    pub fn receive(&mut self, data: &[u8]) {
+        self.read_buf.extend_from_slice(data);
+    }
+
+    /// Reports that the transport has no more bytes to give.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// Chooses how data messages are reported, from the next message on; a message already in
+    /// progress finishes in the mode it started in.
+    pub fn set_read_mode(&mut self, mode: ReadMode) {
+        self.read_mode = mode;
+    }
+
+    /// The read mode for the next message.
+    pub fn read_mode(&self) -> ReadMode {
+        self.read_mode
+    }
+
+    /// Gives RSV1 a meaning (a negotiated extension claims it). Crate-internal: set by the
+    /// permessage-deflate negotiation.
+    #[allow(dead_code)]
+    pub(crate) fn allow_rsv1(&mut self, allowed: bool) {
+        self.rsv1_allowed = allowed;
+    }
+
+    /// Processes buffered input and returns the next event.
+    ///
+    /// `Ok(None)` means more bytes are needed. A protocol violation returns
+    /// `Err(Error::Protocol(_))` once, with the matching close frame queued; after that, and after
+    /// [`Event::Close`], it returns `Err(Error::Closed)`. A timeout found by
+    /// [`handle_timeout`](Self::handle_timeout) is reported here as `Err(Error::Timeout(_))`.
+    pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
+        if self.input_closed {
+            return Err(Error::Closed);
+        }
+        match self.next_event() {
+            Ok(Some(event)) => Ok(Some(event)),
+            Ok(None) if self.eof => {
+                // The transport ended without a close frame, possibly mid-frame.
+                self.terminate();
+                Err(Error::AbnormalClosure)
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, ProtocolError> {
+        loop {
+            if self.message_end_due {
+                self.message_end_due = false;
+                return Ok(Some(Event::MessageEnd));
+            }
+            let frame = match self.frame {
+                Some(frame) => frame,
+                None => {
+                    let Some((header, len)) = FrameHeader::parse(&self.read_buf)? else {
+                        return Ok(None);
+                    };
+                    self.check_header(&header)?;
+                    self.read_buf.advance(len);
+                    let frame = InFrame {
+                        header,
+                        remaining: header.payload_len,
+                        ready: 0,
+                        unmasked: 0,
+                    };
+                    self.frame = Some(frame);
+                    if let Some(kind) = self.begin_incoming(&header) {
+                        return Ok(Some(Event::MessageStart(kind)));
+                    }
+                    frame
+                }
+            };
+            let step = if frame.header.opcode.is_control() {
+                self.control_frame(frame)?
+            } else {
+                self.data_frame(frame)?
+            };
+            match step {
+                Step::Event(event) => return Ok(Some(event)),
+                Step::NeedMore => return Ok(None),
+                Step::Continue => {}
+            }
+        }
+    }
+
+    /// Enforces the framing rules that need the connection's context.
+    fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        let rsv1_ok = self.rsv1_allowed && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        if h.rsv2 || h.rsv3 || (h.rsv1 && !rsv1_ok) {
+            return Err(ProtocolError::ReservedBits);
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if !h.fin {
+                return Err(ProtocolError::FragmentedControl);
+            }
+            if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(ProtocolError::ControlTooLong);
+            }
+            return Ok(());
+        }
+        match (h.opcode, &self.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            _ => {}
+        }
+        if h.payload_len > self.config.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge);
+        }
+        let (size, fragments) = self
+            .message
+            .as_ref()
+            .map_or((0, 0), |m| (m.size, m.fragments));
+        if size as u64 + h.payload_len > self.config.max_message_size as u64 {
+            return Err(ProtocolError::MessageTooLarge);
+        }
+        if fragments >= self.config.max_fragments {
+            return Err(ProtocolError::TooManyFragments);
+        }
+        Ok(())
+    }
+
+    /// Books a data frame against its message, starting the message on its first frame.
+    /// Returns the kind when a streamed message starts, for `MessageStart`.
+    fn begin_incoming(&mut self, h: &FrameHeader) -> Option<MessageKind> {
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            OpCode::Continuation => {
+                let message = self.message.as_mut().expect("checked by check_header");
+                message.fragments += 1;
+                message.size += h.payload_len as usize;
+                return None;
+            }
+            _ => return None,
+        };
+        let streaming = self.read_mode == ReadMode::Streaming;
+        self.message = Some(InMessage {
+            kind,
+            size: h.payload_len as usize,
+            fragments: 1,
+            utf8: (kind == MessageKind::Text).then(Utf8Validator::new),
+            assembled: BytesMut::new(),
+            streaming,
+        });
+        streaming.then_some(kind)
+    }
+
+    /// Unmasks and validates the payload bytes of the current data frame that have arrived
+    /// since the last call, so that bad UTF-8 fails on arrival.
+    fn process_arrived(&mut self, frame: &mut InFrame) -> Result<(), ProtocolError> {
+        let available = (self.read_buf.len() as u64).min(frame.remaining) as usize;
+        if available > frame.ready {
+            let fresh = &mut self.read_buf[frame.ready..available];
+            if let Some(key) = frame.header.mask {
+                apply_mask(fresh, key, frame.unmasked);
+            }
+            frame.unmasked += fresh.len();
+            let message = self
+                .message
+                .as_mut()
+                .expect("a data frame belongs to a message");
+            if let Some(utf8) = &mut message.utf8 {
+                utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.ready = available;
+        }
+        Ok(())
+    }
+
+    fn data_frame(&mut self, mut frame: InFrame) -> Result<Step, ProtocolError> {
+        self.process_arrived(&mut frame)?;
+        let message = self
+            .message
+            .as_mut()
+            .expect("a data frame belongs to a message");
+        let complete = frame.ready as u64 == frame.remaining;
+        let fin = frame.header.fin;
+
+        if message.streaming {
+            if complete && fin {
+                finish_text(message)?;
+            }
+            let piece = self.read_buf.split_to(frame.ready).freeze();
+            frame.remaining -= frame.ready as u64;
+            frame.ready = 0;
+            if complete {
+                self.frame = None;
+                if fin {
+                    self.message = None;
+                    self.message_end_due = true;
+                }
+            } else {
+                self.frame = Some(frame);
+            }
+            return Ok(if !piece.is_empty() {
+                Step::Event(Event::MessageData(piece))
+            } else if complete {
+                Step::Continue
+            } else {
+                Step::NeedMore
+            });
+        }
+
+        // Whole mode. A message of one frame stays in the read buffer until complete and is
+        // then split off without a copy; the frames of a fragmented message move to the
+        // assembly buffer as they arrive, so the read buffer never holds more than a read.
+        let sole_frame = fin && message.fragments == 1;
+        if !sole_frame {
+            message
+                .assembled
+                .extend_from_slice(&self.read_buf[..frame.ready]);
+            self.read_buf.advance(frame.ready);
+            frame.remaining -= frame.ready as u64;
+            frame.ready = 0;
+        }
+        if !complete {
+            self.frame = Some(frame);
+            return Ok(Step::NeedMore);
+        }
+        self.frame = None;
+        if !fin {
+            return Ok(Step::Continue);
+        }
+        finish_text(message)?;
+        let mut message = self.message.take().expect("present");
+        let payload = if sole_frame {
+            self.read_buf.split_to(frame.ready).freeze()
+        } else {
+            std::mem::take(&mut message.assembled).freeze()
+        };
+        let message = match message.kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
+            MessageKind::Binary => Message::Binary(payload),
+        };
+        Ok(Step::Event(Event::Message(message)))
+    }
+
+    fn control_frame(&mut self, frame: InFrame) -> Result<Step, ProtocolError> {
+        let len = frame.header.payload_len as usize;
+        if self.read_buf.len() < len {
+            return Ok(Step::NeedMore);
+        }
+        // Control payloads are tiny: copy them, so the read buffer stays unshared and reusable.
+        let mut payload = BytesMut::from(&self.read_buf[..len]);
+        self.read_buf.advance(len);
+        if let Some(key) = frame.header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        let payload = payload.freeze();
+        self.frame = None;
+        let event = match frame.header.opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && !self.close_sent {
+                    self.queue_auto_pong(payload.clone());
+                }
+                Event::Ping(payload)
+            }
+            OpCode::Pong => {
+                self.pong_timer = Timer::Off;
+                Event::Pong(payload)
+            }
+            _ => {
+                let close = CloseFrame::parse(payload)?;
+                self.close_received = true;
+                self.input_closed = true;
+                if self.close_sent {
+                    self.close_timer = Timer::Off;
+                } else if self.config.auto_close {
+                    let code = close.as_ref().map(|c| c.code);
+                    self.queue_close(code, b"");
+                }
+                self.stop_heartbeat();
+                Event::Close(close)
+            }
+        };
+        Ok(Step::Event(event))
+    }
+
+    /// Fails the connection for a peer's violation: queues the matching close frame, stops
+    /// reading, and returns the error to report.
+    fn fail(&mut self, error: ProtocolError) -> Error {
+        if !self.close_sent && !self.terminated {
+            self.queue_close(Some(error.close_code()), error.reason().as_bytes());
+        }
+        self.terminate();
+        Error::Protocol(error)
+    }
+
+    /// Ends the connection without waiting for anything more from the peer.
+    fn terminate(&mut self) {
+        self.terminated = true;
+        self.input_closed = true;
+        self.close_timer = Timer::Off;
+        self.stop_heartbeat();
+    }
+
+    fn stop_heartbeat(&mut self) {
+        self.ping_timer = Timer::Off;
+        self.pong_timer = Timer::Off;
+    }
+
+    // --------------------------------------------------------------- output
+
+    /// Queues a whole message as a single frame.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.check_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(Error::MessageInProgress);
+        }
+        self.check_output_room()?;
+        let opcode = match message.kind() {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let payload = message.into_bytes();
+        self.push_frame(true, opcode, &payload, Some(&payload));
+        Ok(())
+    }
+
+    /// Starts a message that will be sent in fragments of `Config::fragment_size` as its payload
+    /// is written with [`write_chunk`](Self::write_chunk); [`end_message`](Self::end_message)
+    /// sends the last one. Control frames may be sent in between.
+    pub fn begin_message(&mut self, kind: MessageKind) -> Result<(), Error> {
+        self.check_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(Error::MessageInProgress);
+        }
+        self.outgoing = Some(OutMessage {
+            kind,
+            started: false,
+            pending: BytesMut::new(),
+        });
+        Ok(())
+    }
+
+    /// Adds payload to the message started with [`begin_message`](Self::begin_message), framing
+    /// every complete fragment. For a text message the caller is responsible for the whole
+    /// payload being UTF-8; pieces may split code points.
+    pub fn write_chunk(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        self.check_can_send()?;
+        if self.outgoing.is_none() {
+            return Err(Error::NoMessageInProgress);
+        }
+        self.check_output_room()?;
+        let size = self.config.fragment_size.max(1);
+        let mut out = self.outgoing.take().expect("checked above");
+        // A fragment leaves only once more payload follows it, so that the last one can carry FIN.
+        if !out.pending.is_empty() {
+            let take = (size - out.pending.len()).min(data.len());
+            out.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if !data.is_empty() {
+                let fragment = out.pending.split().freeze();
+                self.push_fragment(&mut out, false, &fragment);
+            }
+        }
+        while data.len() > size {
+            self.push_fragment(&mut out, false, &data[..size]);
+            data = &data[size..];
+        }
+        out.pending.extend_from_slice(data);
+        self.outgoing = Some(out);
+        Ok(())
+    }
+
+    /// Sends the last fragment of the streamed message (possibly empty) and ends it.
+    pub fn end_message(&mut self) -> Result<(), Error> {
+        self.check_can_send()?;
+        let mut out = self.outgoing.take().ok_or(Error::NoMessageInProgress)?;
+        let last = out.pending.split().freeze();
+        self.push_fragment(&mut out, true, &last);
+        Ok(())
+    }
+
+    /// Queues a ping. The payload is at most 125 bytes.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong (a one-way heartbeat). The payload is at most 125 bytes.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake, or completes it when the peer's close arrived and
+    /// `Config::auto_close` is off. The code must be sendable and the reason at most 123 bytes;
+    /// an unfinished streamed message is abandoned. The peer then has `Config::close_timeout`
+    /// to answer.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if !code.is_sendable() {
+            return Err(Error::InvalidCloseCode(code.0));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(Error::ControlPayloadTooLong);
+        }
+        self.check_can_send()?;
+        self.queue_close(Some(code), reason.as_bytes());
+        Ok(())
+    }
+
+    /// The output waiting for the transport, or `None` when there is none. Write it (vectored),
+    /// then [`advance`](Buf::advance) it by what was written; the rest stays queued.
+    pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
+        if self.pending_pong.is_some() && self.transmit.len() < self.config.max_pending_output {
+            let payload = self.pending_pong.take().expect("checked");
+            self.push_frame(true, OpCode::Pong, &payload, None);
+        }
+        (!self.transmit.is_empty()).then_some(&mut self.transmit)
+    }
+
+    /// Whether output is waiting (an automatic reply included): the runtime must write it even
+    /// when the application is only reading.
+    pub fn wants_write(&self) -> bool {
+        !self.transmit.is_empty() || self.pending_pong.is_some()
+    }
+
+    fn check_can_send(&self) -> Result<(), Error> {
+        if self.terminated {
+            Err(Error::Closed)
+        } else if self.close_sent {
+            Err(Error::SendAfterClose)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_output_room(&self) -> Result<(), Error> {
+        if self.transmit.len() >= self.config.max_pending_output {
+            Err(Error::OutputFull)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::ControlPayloadTooLong);
+        }
+        self.check_can_send()?;
+        self.check_output_room()?;
+        self.push_frame(true, opcode, payload, None);
+        Ok(())
+    }
+
+    fn queue_auto_pong(&mut self, payload: Bytes) {
+        if self.transmit.len() < self.config.max_pending_output {
+            self.push_frame(true, OpCode::Pong, &payload, None);
+        } else {
+            self.pending_pong = Some(payload);
+        }
+    }
+
+    /// Queues a close frame (empty when `code` is `None`) and books that it was sent.
+    fn queue_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        if let Some(code) = code {
+            payload.extend_from_slice(&code.0.to_be_bytes());
+            payload.extend_from_slice(reason);
+        }
+        self.outgoing = None;
+        self.pending_pong = None;
+        self.push_frame(true, OpCode::Close, &payload, None);
+        self.close_sent = true;
+        if !self.close_received {
+            self.close_timer = Timer::Pending(self.config.close_timeout);
+        }
+        self.stop_heartbeat();
+    }
+
+    fn push_fragment(&mut self, out: &mut OutMessage, fin: bool, payload: &[u8]) {
+        let opcode = match (out.started, out.kind) {
+            (true, _) => OpCode::Continuation,
+            (false, MessageKind::Text) => OpCode::Text,
+            (false, MessageKind::Binary) => OpCode::Binary,
+        };
+        out.started = true;
+        self.push_frame(fin, opcode, payload, None);
+    }
+
+    fn push_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8], shared: Option<&Bytes>) {
+        let mut header = FrameHeader::new(fin, opcode, payload.len() as u64);
+        if self.role == Role::Client {
+            header.mask = Some(self.rng.mask_key());
+        }
+        self.transmit.push_frame(header, payload, shared);
+    }
+
+    // ----------------------------------------------------------------- time
+
+    /// The next deadline, after arming any timer started since the last clock reading with
+    /// `now` as its start. Sleep until it, then call [`handle_timeout`](Self::handle_timeout).
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        for timer in [
+            &mut self.close_timer,
+            &mut self.ping_timer,
+            &mut self.pong_timer,
+        ] {
+            timer.arm(now);
+        }
+        [self.close_timer, self.ping_timer, self.pong_timer]
+            .into_iter()
+            .filter_map(Timer::deadline)
+            .min()
+    }
+
+    /// Acts on every deadline that `now` has reached: sends a heartbeat ping, or ends the
+    /// connection when the peer missed the close or pong deadline (reported by the next
+    /// [`poll_event`](Self::poll_event)).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in [
+            &mut self.close_timer,
+            &mut self.ping_timer,
+            &mut self.pong_timer,
+        ] {
+            timer.arm(now);
+        }
+        let expired = if self.close_timer.expired(now) {
+            Some(TimeoutKind::Close)
+        } else if self.pong_timer.expired(now) {
+            Some(TimeoutKind::Heartbeat)
+        } else {
+            None
+        };
+        if let Some(kind) = expired {
+            self.terminate();
+            self.pending_error = Some(Error::Timeout(kind));
+            return;
+        }
+        if self.ping_timer.expired(now) {
+            let interval = self
+                .config
+                .ping_interval
+                .expect("ping timer runs only with an interval");
+            self.ping_timer = Timer::At(now + interval);
+            self.pings_sent += 1;
+            let payload = self.pings_sent.to_be_bytes();
+            self.push_frame(true, OpCode::Ping, &payload, None);
+            if self.pong_timer == Timer::Off {
+                self.pong_timer = Timer::At(now + self.config.pong_timeout);
+            }
+        }
+    }
+}
+
+/// What one step of input processing produced.
+enum Step {
+    Event(Event),
+    NeedMore,
+    Continue,
+}
+
+/// Checks that a text message does not end inside a code point.
+fn finish_text(message: &mut InMessage) -> Result<(), ProtocolError> {
+    match &mut message.utf8 {
+        Some(utf8) => utf8.finish().map_err(|_| ProtocolError::InvalidUtf8),
+        None => Ok(()),
+    }
+}

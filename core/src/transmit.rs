@@ -1,0 +1,194 @@
+//! The queue of encoded bytes waiting for the transport.
+//!
+//! Small frames are packed into one contiguous buffer, so that many small sends leave in one
+//! write; a large unmasked payload (the server side) is queued as its own `Bytes` chunk instead
+//! of being copied, and the runtime writes the queue with one vectored write.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::frame::{FrameHeader, MAX_HEADER_LEN};
+use crate::mask::apply_mask;
+
+/// Payloads at least this long are queued by reference rather than copied. Below it, a copy is
+/// cheaper than another iovec entry and another reference count.
+const SHARE_THRESHOLD: usize = 1024;
+
+/// Encoded output, taken by the runtime as a [`bytes::Buf`].
+///
+/// Use [`chunks_vectored`](Buf::chunks_vectored) (or [`io_slices`](Self::io_slices)) for a
+/// vectored write, then [`advance`](Buf::advance) by what the transport accepted.
+#[derive(Debug, Default)]
+pub struct Transmit {
+    /// Older output, in order, ahead of `tail`.
+    chunks: VecDeque<Bytes>,
+    /// The newest output, where small frames are packed.
+    tail: BytesMut,
+    /// Bytes in `chunks` and `tail` together.
+    len: usize,
+}
+
+impl Transmit {
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Up to `max` slices of the waiting bytes, in order, for `write_vectored`.
+    pub fn io_slices(&self, max: usize) -> Vec<IoSlice<'_>> {
+        let mut slices = vec![IoSlice::new(&[]); max.min(self.chunks.len() + 1)];
+        let n = self.chunks_vectored(&mut slices);
+        slices.truncate(n);
+        slices
+    }
+
+    /// Appends one frame. `mask` is the client's key; the payload is masked while copied.
+    pub(crate) fn push_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+    ) {
+        let mut head = [0; MAX_HEADER_LEN];
+        let head_len = header.encode(&mut head);
+        self.tail.extend_from_slice(&head[..head_len]);
+        match (header.mask, shared) {
+            (None, Some(bytes)) if bytes.len() >= SHARE_THRESHOLD => {
+                let packed = self.tail.split().freeze();
+                self.chunks.push_back(packed);
+                self.chunks.push_back(bytes.clone());
+            }
+            (None, _) => self.tail.extend_from_slice(payload),
+            (Some(key), _) => {
+                let start = self.tail.len();
+                self.tail.extend_from_slice(payload);
+                apply_mask(&mut self.tail[start..], key, 0);
+            }
+        }
+        self.len += head_len + payload.len();
+    }
+}
+
+impl Buf for Transmit {
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self.chunks.iter().find(|c| !c.is_empty()) {
+            Some(front) => front,
+            None => &self.tail,
+        }
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        assert!(cnt <= self.len, "advanced past the end of the output");
+        self.len -= cnt;
+        while cnt > 0 {
+            match self.chunks.front_mut() {
+                Some(front) if front.len() <= cnt => {
+                    cnt -= front.len();
+                    self.chunks.pop_front();
+                }
+                Some(front) => {
+                    front.advance(cnt);
+                    cnt = 0;
+                }
+                None => {
+                    self.tail.advance(cnt);
+                    cnt = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            // Everything is out: drop references to shared payloads and let the packing buffer
+            // reuse its allocation.
+            self.chunks.clear();
+            self.tail.clear();
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let parts = self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.tail[..]));
+        let mut n = 0;
+        for part in parts.filter(|p| !p.is_empty()) {
+            if n == dst.len() {
+                break;
+            }
+            dst[n] = IoSlice::new(part);
+            n += 1;
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::OpCode;
+
+    fn drain_by(t: &mut Transmit, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while t.has_remaining() {
+            let chunk = t.chunk();
+            let n = chunk.len().min(step);
+            out.extend_from_slice(&chunk[..n]);
+            t.advance(n);
+        }
+        out
+    }
+
+    #[test]
+    fn large_payloads_are_shared_small_ones_packed_and_order_kept() {
+        let big = Bytes::from(vec![7u8; 5000]);
+        let mut t = Transmit::default();
+        t.push_frame(FrameHeader::new(true, OpCode::Text, 2), b"hi", None);
+        t.push_frame(
+            FrameHeader::new(true, OpCode::Binary, 5000),
+            &big,
+            Some(&big),
+        );
+        t.push_frame(FrameHeader::new(true, OpCode::Ping, 0), b"", None);
+        let slices = t.io_slices(16);
+        assert_eq!(slices.len(), 3, "packed head, shared payload, packed tail");
+        assert_eq!(
+            slices[1].as_ptr(),
+            big.as_ptr(),
+            "payload queued without a copy"
+        );
+        let mut expected = vec![0x81, 2, b'h', b'i', 0x82, 126, 0x13, 0x88];
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&[0x89, 0]);
+        assert_eq!(t.len(), expected.len());
+        assert_eq!(drain_by(&mut t, 1000), expected);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn client_payloads_are_masked_while_copied() {
+        let mut t = Transmit::default();
+        let header = FrameHeader {
+            mask: Some([0x37, 0xfa, 0x21, 0x3d]),
+            ..FrameHeader::new(true, OpCode::Text, 5)
+        };
+        t.push_frame(header, b"Hello", None);
+        // RFC 6455 section 5.7, a single-frame masked text message.
+        assert_eq!(
+            drain_by(&mut t, 3),
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
+        );
+    }
+}
