@@ -88,11 +88,16 @@ pub fn take_output(conn: &mut Connection) -> Vec<u8> {
     bytes
 }
 
-/// Polls events until the connection needs more input or reports an error (included last).
+/// Polls events until the connection needs more input, reports an error (included last), or
+/// reports the peer's close (after which no events follow).
 pub fn drain_events(conn: &mut Connection) -> Vec<Result<Event, Error>> {
     let mut events = Vec::new();
     loop {
         match conn.poll_event() {
+            Ok(Some(event @ Event::Close(_))) => {
+                events.push(Ok(event));
+                return events;
+            }
             Ok(Some(event)) => events.push(Ok(event)),
             Ok(None) => return events,
             Err(e) => {

@@ -1,0 +1,322 @@
+//! A client and a server wired buffer to buffer with a fake clock.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use wsio_core::testing::{Pair, drain_events, take_output, transfer};
+use wsio_core::{
+    CloseCode, CloseFrame, Config, Connection, Error, Event, Message, MessageKind, ReadMode, Role,
+    State, TimeoutKind,
+};
+
+fn ok_events(conn: &mut Connection) -> Vec<Event> {
+    drain_events(conn)
+        .into_iter()
+        .map(|e| e.expect("no error"))
+        .collect()
+}
+
+#[test]
+fn messages_both_ways() {
+    let mut p = Pair::new(Config::default());
+    let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    p.client.send(Message::text("from client")).unwrap();
+    p.client.send(Message::binary(big.clone())).unwrap();
+    p.server.send(Message::text("from server")).unwrap();
+    p.server.send(Message::binary(Bytes::new())).unwrap();
+    p.client_to_server();
+    p.server_to_client();
+    assert_eq!(
+        ok_events(&mut p.server),
+        [
+            Event::Message(Message::text("from client")),
+            Event::Message(Message::binary(big)),
+        ]
+    );
+    assert_eq!(
+        ok_events(&mut p.client),
+        [
+            Event::Message(Message::text("from server")),
+            Event::Message(Message::binary(Bytes::new())),
+        ]
+    );
+}
+
+#[test]
+fn fragmentation_with_interleaved_pings() {
+    let mut p = Pair::new(Config {
+        fragment_size: 4,
+        ..Config::default()
+    });
+    p.client.begin_message(MessageKind::Text).unwrap();
+    p.client.write_chunk("héllo ".as_bytes()).unwrap();
+    p.client.ping(b"p1").unwrap();
+    p.client
+        .write_chunk("wörld, in fragments".as_bytes())
+        .unwrap();
+    p.client.ping(b"p2").unwrap();
+    p.client.end_message().unwrap();
+    // Split the wire into 3-byte pieces to cross every boundary.
+    transfer(&mut p.client, &mut p.server, 3);
+    assert_eq!(
+        ok_events(&mut p.server),
+        [
+            Event::Ping(Bytes::from_static(b"p1")),
+            Event::Ping(Bytes::from_static(b"p2")),
+            Event::Message(Message::text("héllo wörld, in fragments")),
+        ]
+    );
+    // Both pings were answered automatically, in order.
+    p.server_to_client();
+    assert_eq!(
+        ok_events(&mut p.client),
+        [
+            Event::Pong(Bytes::from_static(b"p1")),
+            Event::Pong(Bytes::from_static(b"p2")),
+        ]
+    );
+}
+
+#[test]
+fn streaming_read_of_a_fragmented_message() {
+    let mut p = Pair::new(Config {
+        fragment_size: 1000,
+        ..Config::default()
+    });
+    p.server.set_read_mode(ReadMode::Streaming);
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    p.client.begin_message(MessageKind::Binary).unwrap();
+    for piece in payload.chunks(777) {
+        p.client.write_chunk(piece).unwrap();
+    }
+    p.client.end_message().unwrap();
+    // Deliver 333 bytes at a time, polling in between, as a socket read loop would.
+    let wire = take_output(&mut p.client);
+    let mut events = Vec::new();
+    for piece in wire.chunks(333) {
+        p.server.receive(piece);
+        events.extend(ok_events(&mut p.server));
+    }
+    assert_eq!(
+        events.first(),
+        Some(&Event::MessageStart(MessageKind::Binary))
+    );
+    assert_eq!(events.last(), Some(&Event::MessageEnd));
+    let mut got = Vec::new();
+    for e in &events[1..events.len() - 1] {
+        let Event::MessageData(d) = e else {
+            panic!("{e:?}")
+        };
+        assert!(d.len() <= 333);
+        got.extend_from_slice(d);
+    }
+    assert_eq!(got, payload);
+}
+
+#[test]
+fn close_initiated_by_the_client() {
+    let mut p = Pair::new(Config::default());
+    p.client.close(CloseCode::NORMAL, "done").unwrap();
+    assert_eq!(p.client.state(), State::Closing);
+    p.client_to_server();
+    assert_eq!(
+        ok_events(&mut p.server),
+        [Event::Close(Some(CloseFrame::new(
+            CloseCode::NORMAL,
+            "done"
+        )))]
+    );
+    assert_eq!(p.server.state(), State::Closed, "server echoed and is done");
+    assert_eq!(
+        p.server.send(Message::text("late")),
+        Err(Error::SendAfterClose)
+    );
+    p.server_to_client();
+    assert_eq!(
+        ok_events(&mut p.client),
+        [Event::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))]
+    );
+    assert_eq!(p.client.state(), State::Closed);
+    assert_eq!(p.client.poll_event(), Err(Error::Closed));
+    // No timer is left running once the handshake is complete.
+    assert_eq!(p.client.poll_timeout(p.now), None);
+}
+
+#[test]
+fn close_initiated_by_the_server_with_data_still_in_flight() {
+    let mut p = Pair::new(Config::default());
+    p.client.send(Message::text("crossing")).unwrap();
+    p.server.close(CloseCode(4000), "app reason").unwrap();
+    p.server_to_client();
+    p.client_to_server();
+    // The server still receives the data sent before the client saw its close.
+    assert_eq!(
+        ok_events(&mut p.server),
+        [Event::Message(Message::text("crossing"))]
+    );
+    assert_eq!(
+        ok_events(&mut p.client),
+        [Event::Close(Some(CloseFrame::new(
+            CloseCode(4000),
+            "app reason"
+        )))]
+    );
+    p.client_to_server();
+    assert_eq!(
+        ok_events(&mut p.server),
+        [Event::Close(Some(CloseFrame::new(CloseCode(4000), "")))]
+    );
+    assert_eq!(
+        (p.client.state(), p.server.state()),
+        (State::Closed, State::Closed)
+    );
+}
+
+#[test]
+fn empty_close_is_echoed_empty_and_manual_close_reply_works() {
+    let mut p = Pair::with_configs(
+        Config::default(),
+        Config {
+            auto_close: false,
+            ..Config::default()
+        },
+    );
+    p.client.receive(&[]);
+    // A close without status from the client, written by hand (masked, empty).
+    p.server.receive(&[0x88, 0x80, 1, 2, 3, 4]);
+    assert_eq!(ok_events(&mut p.server), [Event::Close(None)]);
+    assert_eq!(
+        p.server.state(),
+        State::Closing,
+        "auto_close is off: no reply yet"
+    );
+    assert!(take_output(&mut p.server).is_empty());
+    p.server.close(CloseCode::GOING_AWAY, "bye").unwrap();
+    assert_eq!(p.server.state(), State::Closed);
+    assert_eq!(
+        take_output(&mut p.server),
+        [0x88, 0x05, 0x03, 0xE9, b'b', b'y', b'e']
+    );
+
+    let mut s = Connection::new(Role::Server, Config::default());
+    s.receive(&[0x88, 0x80, 1, 2, 3, 4]);
+    assert_eq!(ok_events(&mut s), [Event::Close(None)]);
+    assert_eq!(
+        take_output(&mut s),
+        [0x88, 0x00],
+        "an empty close is echoed empty"
+    );
+}
+
+#[test]
+fn close_timeout_when_the_peer_never_answers() {
+    let config = Config {
+        close_timeout: Duration::from_secs(3),
+        ..Config::default()
+    };
+    let mut p = Pair::new(config);
+    p.server.close(CloseCode::NORMAL, "").unwrap();
+    let deadline = p.server.poll_timeout(p.now).expect("close timer armed");
+    assert_eq!(deadline, p.now + Duration::from_secs(3));
+    p.advance(Duration::from_millis(2999));
+    assert_eq!(p.server.state(), State::Closing);
+    assert_eq!(p.server.poll_event(), Ok(None));
+    p.advance(Duration::from_millis(1));
+    assert_eq!(p.server.state(), State::Closed);
+    assert_eq!(
+        p.server.poll_event(),
+        Err(Error::Timeout(TimeoutKind::Close))
+    );
+    assert_eq!(p.server.poll_event(), Err(Error::Closed));
+}
+
+#[test]
+fn heartbeat_pings_and_fails_without_pongs() {
+    let config = Config {
+        ping_interval: Some(Duration::from_secs(10)),
+        pong_timeout: Duration::from_secs(4),
+        ..Config::default()
+    };
+    let mut p = Pair::with_configs(Config::default(), config);
+    assert_eq!(
+        p.server.poll_timeout(p.now),
+        Some(p.now + Duration::from_secs(10))
+    );
+    // A live peer: the ping is answered and the connection stays open across many intervals.
+    for _ in 0..5 {
+        p.advance(Duration::from_secs(10));
+        p.server_to_client();
+        assert!(matches!(ok_events(&mut p.client)[..], [Event::Ping(_)]));
+        p.client_to_server();
+        assert!(matches!(ok_events(&mut p.server)[..], [Event::Pong(_)]));
+        assert_eq!(p.server.state(), State::Open);
+    }
+    // A dead peer: the next ping goes unanswered and the deadline fails the connection.
+    p.advance(Duration::from_secs(10));
+    assert!(p.server.wants_write());
+    p.advance(Duration::from_secs(3));
+    assert_eq!(p.server.state(), State::Open);
+    p.advance(Duration::from_secs(1));
+    assert_eq!(p.server.state(), State::Closed);
+    assert_eq!(
+        p.server.poll_event(),
+        Err(Error::Timeout(TimeoutKind::Heartbeat))
+    );
+}
+
+#[test]
+fn end_of_stream_without_close_is_abnormal() {
+    let mut p = Pair::new(Config::default());
+    p.client.send(Message::text("half")).unwrap();
+    let out = take_output(&mut p.client);
+    p.server.receive(&out[..4]);
+    p.server.receive_eof();
+    assert_eq!(p.server.poll_event(), Err(Error::AbnormalClosure));
+    assert_eq!(p.server.state(), State::Closed);
+    // After a complete close handshake, the end of stream is the expected ending.
+    let mut p = Pair::new(Config::default());
+    p.client.close(CloseCode::NORMAL, "").unwrap();
+    p.client_to_server();
+    ok_events(&mut p.server);
+    p.server_to_client();
+    assert!(matches!(ok_events(&mut p.client)[..], [Event::Close(_)]));
+    p.client.receive_eof();
+    assert_eq!(p.client.poll_event(), Err(Error::Closed));
+}
+
+#[test]
+fn pending_output_is_bounded_and_pongs_coalesce() {
+    let config = Config {
+        max_pending_output: 1000,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config);
+    p.server.send(Message::binary(vec![0; 600])).unwrap();
+    p.server.send(Message::binary(vec![0; 600])).unwrap();
+    assert_eq!(
+        p.server.send(Message::binary(vec![0; 10])),
+        Err(Error::OutputFull)
+    );
+    // A client that pings without ever reading our output.
+    for i in 0..100u8 {
+        p.client.ping(&[i]).unwrap();
+    }
+    p.client_to_server();
+    assert_eq!(ok_events(&mut p.server).len(), 100);
+    assert!(
+        p.server.buffer_stats().output_pending < 1300,
+        "{:?}",
+        p.server.buffer_stats()
+    );
+    // Once the output drains, only the latest pong is sent.
+    p.server_to_client();
+    let pongs: Vec<_> = ok_events(&mut p.client)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Pong(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pongs, [Bytes::from_static(&[99])]);
+    p.server.send(Message::text("room again")).unwrap();
+}

@@ -1,0 +1,192 @@
+//! Property tests: round trips, independence from how the transport splits bytes, and
+//! robustness against arbitrary input.
+
+use proptest::prelude::*;
+use wsio_core::frame::MAX_HEADER_LEN;
+use wsio_core::testing::{Pair, drain_events, take_output};
+use wsio_core::{
+    Config, Connection, Error, Event, KeySource, Message, MessageKind, ReadMode, Role,
+};
+
+#[derive(Clone, Debug)]
+enum Send {
+    Whole(Message),
+    /// The message written in pieces of these sizes through the streaming writer.
+    Streamed(Message, Vec<usize>),
+    Ping(Vec<u8>),
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        "\\PC{0,300}".prop_map(Message::text),
+        proptest::collection::vec(any::<u8>(), 0..3000).prop_map(Message::binary),
+    ]
+}
+
+fn send() -> impl Strategy<Value = Send> {
+    prop_oneof![
+        message().prop_map(Send::Whole),
+        (message(), proptest::collection::vec(0usize..200, 0..8))
+            .prop_map(|(m, c)| Send::Streamed(m, c)),
+        proptest::collection::vec(any::<u8>(), 0..=125).prop_map(Send::Ping),
+    ]
+}
+
+fn queue(conn: &mut Connection, sends: &[Send]) {
+    for s in sends {
+        match s {
+            Send::Whole(m) => conn.send(m.clone()).unwrap(),
+            Send::Streamed(m, cuts) => {
+                conn.begin_message(m.kind()).unwrap();
+                let mut rest = m.as_bytes();
+                for &cut in cuts {
+                    let (a, b) = rest.split_at(cut.min(rest.len()));
+                    conn.write_chunk(a).unwrap();
+                    rest = b;
+                }
+                conn.write_chunk(rest).unwrap();
+                conn.end_message().unwrap();
+            }
+            Send::Ping(p) => conn.ping(p).unwrap(),
+        }
+    }
+}
+
+/// What the receiver must report for `sends`, in whole-message mode.
+fn expected(sends: &[Send]) -> Vec<Event> {
+    sends
+        .iter()
+        .map(|s| match s {
+            Send::Whole(m) | Send::Streamed(m, _) => Event::Message(m.clone()),
+            Send::Ping(p) => Event::Ping(p.clone().into()),
+        })
+        .collect()
+}
+
+/// Feeds `wire` in pieces ending at `cuts`, polling after every piece.
+fn feed(conn: &mut Connection, wire: &[u8], cuts: &[usize]) -> Vec<Result<Event, Error>> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c % (wire.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.push(wire.len());
+    let mut start = 0;
+    let mut events = Vec::new();
+    for cut in cuts {
+        conn.receive(&wire[start..cut]);
+        start = cut;
+        events.extend(drain_events(conn));
+    }
+    events
+}
+
+fn small_fragments() -> Config {
+    Config {
+        fragment_size: 64,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn any_sequence_round_trips_both_ways(sends in proptest::collection::vec(send(), 0..12),
+                                          cuts in proptest::collection::vec(any::<usize>(), 0..20)) {
+        let mut p = Pair::new(small_fragments());
+        queue(&mut p.client, &sends);
+        queue(&mut p.server, &sends);
+        let to_server = take_output(&mut p.client);
+        let to_client = take_output(&mut p.server);
+        let at_server: Vec<_> = feed(&mut p.server, &to_server, &cuts).into_iter().map(Result::unwrap).collect();
+        let at_client: Vec<_> = feed(&mut p.client, &to_client, &cuts).into_iter().map(Result::unwrap).collect();
+        prop_assert_eq!(at_server, expected(&sends));
+        prop_assert_eq!(at_client, expected(&sends));
+    }
+
+    #[test]
+    fn split_points_do_not_change_events(sends in proptest::collection::vec(send(), 1..10),
+                                         cuts in proptest::collection::vec(any::<usize>(), 1..40),
+                                         streaming in any::<bool>()) {
+        let mut p = Pair::new(small_fragments());
+        queue(&mut p.client, &sends);
+        let wire = take_output(&mut p.client);
+        let mode = if streaming { ReadMode::Streaming } else { ReadMode::Whole };
+        let mut whole = Connection::new(Role::Server, Config::default());
+        whole.set_read_mode(mode);
+        let mut split = Connection::new(Role::Server, Config::default());
+        split.set_read_mode(mode);
+        let at_once = normalise(feed(&mut whole, &wire, &[]));
+        let in_pieces = normalise(feed(&mut split, &wire, &cuts));
+        prop_assert_eq!(at_once, in_pieces);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_stay_bounded(
+        wire in proptest::collection::vec(any::<u8>(), 0..4000),
+        cuts in proptest::collection::vec(any::<usize>(), 0..20),
+        role_is_server in any::<bool>(),
+        streaming in any::<bool>(),
+    ) {
+        let config = Config {
+            max_frame_size: 300,
+            max_message_size: 1000,
+            max_fragments: 16,
+            max_pending_output: 512,
+            key_source: KeySource::Seeded(1),
+            ..Config::default()
+        };
+        let role = if role_is_server { Role::Server } else { Role::Client };
+        let mut conn = Connection::new(role, config.clone());
+        conn.set_read_mode(if streaming { ReadMode::Streaming } else { ReadMode::Whole });
+        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c % (wire.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(wire.len());
+        let mut start = 0;
+        for cut in cuts {
+            conn.receive(&wire[start..cut]);
+            start = cut;
+            drain_events(&mut conn);
+            let stats = conn.buffer_stats();
+            prop_assert!(stats.message_buffered <= config.max_message_size);
+            // Unconsumed input is at most one frame (header and payload) plus what just arrived
+            // that could not yet be parsed.
+            prop_assert!(stats.read_buffered <= MAX_HEADER_LEN + config.max_frame_size + wire.len());
+            // Automatic replies never push output past the limit by more than one control frame.
+            prop_assert!(stats.output_pending <= config.max_pending_output + 2 * (MAX_HEADER_LEN + 125));
+        }
+        // A connection fed garbage ends in a well-defined way: still waiting, or closed.
+        let _ = conn.poll_event();
+    }
+}
+
+/// Joins streaming pieces so that runs that differ only in piece boundaries compare equal.
+fn normalise(events: Vec<Result<Event, Error>>) -> Vec<Result<Event, Error>> {
+    let mut out: Vec<Result<Event, Error>> = Vec::new();
+    for event in events {
+        if let (Ok(Event::MessageData(more)), Some(Ok(Event::MessageData(prev)))) =
+            (&event, out.last_mut())
+        {
+            let mut joined = prev.to_vec();
+            joined.extend_from_slice(more);
+            *prev = joined.into();
+            continue;
+        }
+        out.push(event);
+    }
+    out
+}
+
+#[test]
+fn streamed_text_message_kind_is_reported() {
+    let mut p = Pair::new(small_fragments());
+    queue(
+        &mut p.client,
+        &[Send::Streamed(Message::text("abc"), vec![1])],
+    );
+    p.server.set_read_mode(ReadMode::Streaming);
+    p.client_to_server();
+    let events: Vec<_> = drain_events(&mut p.server)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(events[0], Event::MessageStart(MessageKind::Text));
+}
