@@ -39,3 +39,8 @@ pub use error::{Error, ProtocolError, TimeoutKind};
 pub use message::{Message, MessageKind, Utf8Bytes};
 pub use rng::KeySource;
 pub use transmit::Transmit;
+
+/// The README's example, run as a doctest so that it cannot go stale.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
