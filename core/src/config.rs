@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::deflate::DeflateConfig;
 use crate::rng::KeySource;
 
 /// Settings for one [`Connection`](crate::Connection).
@@ -45,6 +46,8 @@ pub struct Config {
     pub pong_timeout: Duration,
     /// Where client mask keys come from. Default: the operating system's CSPRNG.
     pub key_source: KeySource,
+    /// permessage-deflate: whether to negotiate it, and how to compress once it is. Default off.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             ping_interval: None,
             pong_timeout: Duration::from_secs(20),
             key_source: KeySource::Os,
+            deflate: DeflateConfig::default(),
         }
     }
 }

@@ -35,10 +35,15 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
 use crate::config::Config;
+use crate::deflate::DeflateParams;
+use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
+
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::apply_mask;
 use crate::message::{Message, MessageKind, Utf8Bytes};
+use crate::prepared::PreparedMessage;
+
 use crate::rng::Rng;
 use crate::transmit::Transmit;
 use crate::utf8::Utf8Validator;
@@ -135,9 +140,43 @@ struct InMessage {
     /// Text only.
     utf8: Option<Utf8Validator>,
     /// Whole mode: payload of the frames before the current one (and the current one's
-    /// arrived part, once the message has more than one frame).
-    assembled: BytesMut,
+    /// arrived part, once the message has more than one frame); inflated when compressed.
+    assembled: Vec<u8>,
     streaming: bool,
+    /// RSV1 was set on the first frame: the payload is DEFLATE data.
+    compressed: bool,
+    /// Compressed messages: bytes inflated so far, counted against the message limit.
+    inflated: usize,
+    /// Compressed messages: how much of the 4-byte sync tail has been fed to the inflater.
+    tail_fed: usize,
+}
+
+/// How a message is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Compress the message when permessage-deflate was negotiated and the message is at least
+    /// `DeflateConfig::threshold` bytes (streamed messages: whatever their size). Turn off for
+    /// data that is already compressed (images, archives). Default on.
+    pub compress: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions { compress: true }
+    }
+}
+
+/// The negotiated permessage-deflate state.
+#[derive(Debug)]
+struct DeflateState {
+    params: DeflateParams,
+    /// Our compressor's window: the limit the peer set on us.
+    window_bits: u8,
+    /// Whether the peer starts each message with an empty window.
+    peer_no_context: bool,
+    /// Created on first use, kept for the next message.
+    deflater: Option<Deflater>,
+    inflater: Option<Inflater>,
 }
 
 /// A data message being sent piece by piece.
@@ -146,9 +185,11 @@ struct OutMessage {
     kind: MessageKind,
     /// Whether the first frame (which carries the opcode) has gone out.
     started: bool,
-    /// Payload not yet framed: always less than a fragment, or exactly one awaiting the
-    /// knowledge of whether it is the last.
-    pending: BytesMut,
+    /// The payload goes through the compressor.
+    compressed: bool,
+    /// Payload (compressed, if so) not yet framed: at most one fragment awaiting the knowledge
+    /// of whether it is the last.
+    pending: Vec<u8>,
 }
 
 /// A deadline that is off, waiting to be armed at the next clock reading, or set.
@@ -186,8 +227,8 @@ pub struct Connection {
     role: Role,
     config: Config,
     rng: Rng,
-    /// Whether a negotiated extension (permessage-deflate) gives RSV1 a meaning.
-    rsv1_allowed: bool,
+    /// permessage-deflate, when negotiated; it gives RSV1 its meaning.
+    deflate: Option<DeflateState>,
 
     read_buf: BytesMut,
     eof: bool,
@@ -218,14 +259,40 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection in the given role, open and ready for frames.
+    /// A connection in the given role, open and ready for frames, with no extension.
     pub fn new(role: Role, config: Config) -> Self {
+        Self::with_deflate(role, config, None)
+    }
+
+    /// A connection with the permessage-deflate parameters agreed in the opening handshake
+    /// (`None`: not negotiated). Compression level and threshold come from `config.deflate`.
+    pub fn with_deflate(role: Role, config: Config, deflate: Option<DeflateParams>) -> Self {
+        let deflate = deflate.map(|params| {
+            let (ours, peer_no_context) = match role {
+                Role::Server => (
+                    params.server_max_window_bits,
+                    params.client_no_context_takeover,
+                ),
+                Role::Client => (
+                    params.client_max_window_bits,
+                    params.server_no_context_takeover,
+                ),
+            };
+            DeflateState {
+                params,
+                window_bits: ours.min(config.deflate.max_window_bits),
+                peer_no_context,
+                deflater: None,
+                inflater: None,
+            }
+        });
         let ping_timer = config.ping_interval.map_or(Timer::Off, Timer::Pending);
         Connection {
             role,
             rng: Rng::new(config.key_source.clone()),
             config,
-            rsv1_allowed: false,
+            deflate,
+
             read_buf: BytesMut::new(),
             eof: false,
             frame: None,
@@ -308,11 +375,9 @@ impl Connection {
         self.read_mode
     }
 
-    /// Gives RSV1 a meaning (a negotiated extension claims it). Crate-internal: set by the
-    /// permessage-deflate negotiation.
-    #[allow(dead_code)]
-    pub(crate) fn allow_rsv1(&mut self, allowed: bool) {
-        self.rsv1_allowed = allowed;
+    /// The negotiated permessage-deflate parameters, if any.
+    pub fn deflate_params(&self) -> Option<DeflateParams> {
+        self.deflate.as_ref().map(|d| d.params)
     }
 
     /// Processes buffered input and returns the next event.
@@ -382,7 +447,8 @@ impl Connection {
 
     /// Enforces the framing rules that need the connection's context.
     fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        let rsv1_ok = self.rsv1_allowed && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        // Only the first frame of a message may set RSV1, and only with deflate negotiated.
+        let rsv1_ok = self.deflate.is_some() && matches!(h.opcode, OpCode::Text | OpCode::Binary);
         if h.rsv2 || h.rsv3 || (h.rsv1 && !rsv1_ok) {
             return Err(ProtocolError::ReservedBits);
         }
@@ -443,8 +509,11 @@ impl Connection {
             size: h.payload_len as usize,
             fragments: 1,
             utf8: (kind == MessageKind::Text).then(Utf8Validator::new),
-            assembled: BytesMut::new(),
+            assembled: Vec::new(),
             streaming,
+            compressed: h.rsv1,
+            inflated: 0,
+            tail_fed: 0,
         });
         streaming.then_some(kind)
     }
@@ -463,7 +532,8 @@ impl Connection {
                 .message
                 .as_mut()
                 .expect("a data frame belongs to a message");
-            if let Some(utf8) = &mut message.utf8 {
+            // Compressed text is validated after inflation instead.
+            if let (Some(utf8), false) = (&mut message.utf8, message.compressed) {
                 utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.ready = available;
@@ -477,6 +547,9 @@ impl Connection {
             .message
             .as_mut()
             .expect("a data frame belongs to a message");
+        if message.compressed {
+            return self.compressed_data_frame(frame);
+        }
         let complete = frame.ready as u64 == frame.remaining;
         let fin = frame.header.fin;
 
@@ -530,8 +603,89 @@ impl Connection {
         let payload = if sole_frame {
             self.read_buf.split_to(frame.ready).freeze()
         } else {
-            std::mem::take(&mut message.assembled).freeze()
+            Bytes::from(std::mem::take(&mut message.assembled))
         };
+        let message = match message.kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
+            MessageKind::Binary => Message::Binary(payload),
+        };
+        Ok(Step::Event(Event::Message(message)))
+    }
+
+    /// The data path of a compressed message: inflate what has arrived, at most
+    /// `INFLATE_CHUNK` bytes per step, counting every byte against the message limit as it is
+    /// produced, so a small frame that would inflate to gigabytes stops at the limit.
+    fn compressed_data_frame(&mut self, mut frame: InFrame) -> Result<Step, ProtocolError> {
+        let max = self.config.max_message_size;
+        let deflate = self
+            .deflate
+            .as_mut()
+            .expect("RSV1 is accepted only with deflate");
+        let peer_no_context = deflate.peer_no_context;
+        let inflater = deflate
+            .inflater
+            .get_or_insert_with(|| Inflater::new(peer_no_context));
+        let message = self
+            .message
+            .as_mut()
+            .expect("a data frame belongs to a message");
+        let fin = frame.header.fin;
+        loop {
+            let frame_done = frame.remaining == 0;
+            let input: &[u8] = match (frame_done, fin) {
+                (false, _) => &self.read_buf[..frame.ready],
+                (true, true) => &TAIL[message.tail_fed..],
+                (true, false) => &[],
+            };
+            let mut piece = Vec::new();
+            let out = if message.streaming {
+                &mut piece
+            } else {
+                &mut message.assembled
+            };
+            let start = out.len();
+            let room = (max - message.inflated.min(max))
+                .saturating_add(1)
+                .min(INFLATE_CHUNK);
+            let (consumed, produced) = inflater.inflate(input, out, room)?;
+            if frame_done {
+                message.tail_fed += consumed;
+            } else {
+                self.read_buf.advance(consumed);
+                frame.ready -= consumed;
+                frame.remaining -= consumed as u64;
+            }
+            message.inflated += produced;
+            if message.inflated > max {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+            if let Some(utf8) = &mut message.utf8 {
+                utf8.feed(&out[start..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if message.streaming && produced > 0 {
+                self.frame = Some(frame);
+                return Ok(Step::Event(Event::MessageData(Bytes::from(piece))));
+            }
+            if consumed == 0 && produced == 0 {
+                break;
+            }
+        }
+        if frame.remaining > 0 {
+            self.frame = Some(frame);
+            return Ok(Step::NeedMore);
+        }
+        self.frame = None;
+        if !fin {
+            return Ok(Step::Continue);
+        }
+        finish_text(message)?;
+        inflater.end_message();
+        let message = self.message.take().expect("present");
+        if message.streaming {
+            return Ok(Step::Event(Event::MessageEnd));
+        }
+        let payload = Bytes::from(message.assembled);
         let message = match message.kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
@@ -605,34 +759,77 @@ impl Connection {
 
     // --------------------------------------------------------------- output
 
-    /// Queues a whole message as a single frame.
+    /// Queues a whole message as a single frame, compressed when permessage-deflate was
+    /// negotiated and the message reaches `DeflateConfig::threshold`.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.send_with(message, SendOptions::default())
+    }
+
+    /// Queues a whole message as a single frame, with per-message options.
+    pub fn send_with(&mut self, message: Message, options: SendOptions) -> Result<(), Error> {
         self.check_can_send()?;
         if self.outgoing.is_some() {
             return Err(Error::MessageInProgress);
         }
         self.check_output_room()?;
-        let opcode = match message.kind() {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
+        let opcode = data_opcode(message.kind());
         let payload = message.into_bytes();
-        self.push_frame(true, opcode, &payload, Some(&payload));
+        let threshold = self.config.deflate.threshold;
+        if options.compress && self.deflate.is_some() && payload.len() >= threshold {
+            let compressed = Bytes::from(self.deflater().compress(&payload));
+            self.push_frame(true, true, opcode, &compressed, Some(&compressed));
+        } else {
+            self.push_frame(true, false, opcode, &payload, Some(&payload));
+        }
+        Ok(())
+    }
+
+    /// Queues a message encoded once for many connections. Its compressed encoding is used
+    /// when this connection negotiated permessage-deflate with a window at least as large as
+    /// the one it was compressed with; otherwise its plain encoding is.
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
+        self.check_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(Error::MessageInProgress);
+        }
+        self.check_output_room()?;
+        let window = self.deflate.as_ref().map(|d| d.window_bits);
+        let (rsv1, payload, frame) = prepared.encoding_for(window);
+        match self.role {
+            // Unmasked frames are the same bytes on every connection: queue them as they are.
+            Role::Server => self.transmit.push_encoded(frame.clone()),
+            Role::Client => {
+                let payload = payload.clone();
+                self.push_frame(true, rsv1, data_opcode(prepared.kind()), &payload, None);
+            }
+        }
         Ok(())
     }
 
     /// Starts a message that will be sent in fragments of `Config::fragment_size` as its payload
     /// is written with [`write_chunk`](Self::write_chunk); [`end_message`](Self::end_message)
-    /// sends the last one. Control frames may be sent in between.
+    /// sends the last one. Control frames may be sent in between. Compressed when
+    /// permessage-deflate was negotiated.
     pub fn begin_message(&mut self, kind: MessageKind) -> Result<(), Error> {
+        self.begin_message_with(kind, SendOptions::default())
+    }
+
+    /// Starts a streamed message with per-message options.
+    pub fn begin_message_with(
+        &mut self,
+        kind: MessageKind,
+        options: SendOptions,
+    ) -> Result<(), Error> {
         self.check_can_send()?;
         if self.outgoing.is_some() {
             return Err(Error::MessageInProgress);
         }
+        let compressed = options.compress && self.deflate.is_some();
         self.outgoing = Some(OutMessage {
             kind,
             started: false,
-            pending: BytesMut::new(),
+            compressed,
+            pending: Vec::new(),
         });
         Ok(())
     }
@@ -648,13 +845,19 @@ impl Connection {
         self.check_output_room()?;
         let size = self.config.fragment_size.max(1);
         let mut out = self.outgoing.take().expect("checked above");
+        if out.compressed {
+            self.deflater().write(data, &mut out.pending);
+            self.push_full_fragments(&mut out, size);
+            self.outgoing = Some(out);
+            return Ok(());
+        }
         // A fragment leaves only once more payload follows it, so that the last one can carry FIN.
         if !out.pending.is_empty() {
             let take = (size - out.pending.len()).min(data.len());
             out.pending.extend_from_slice(&data[..take]);
             data = &data[take..];
             if !data.is_empty() {
-                let fragment = out.pending.split().freeze();
+                let fragment = std::mem::take(&mut out.pending);
                 self.push_fragment(&mut out, false, &fragment);
             }
         }
@@ -671,9 +874,39 @@ impl Connection {
     pub fn end_message(&mut self) -> Result<(), Error> {
         self.check_can_send()?;
         let mut out = self.outgoing.take().ok_or(Error::NoMessageInProgress)?;
-        let last = out.pending.split().freeze();
+        if out.compressed {
+            self.deflater().finish(&mut out.pending);
+            self.push_full_fragments(&mut out, self.config.fragment_size.max(1));
+        }
+        let last = std::mem::take(&mut out.pending);
         self.push_fragment(&mut out, true, &last);
         Ok(())
+    }
+
+    /// Frames every complete fragment of `out.pending` except a last one that may turn out to
+    /// be the final fragment.
+    fn push_full_fragments(&mut self, out: &mut OutMessage, size: usize) {
+        let mut pending = std::mem::take(&mut out.pending);
+        let mut offset = 0;
+        while pending.len() - offset > size {
+            self.push_fragment(out, false, &pending[offset..offset + size]);
+            offset += size;
+        }
+        pending.drain(..offset);
+        out.pending = pending;
+    }
+
+    /// The compressor, created on first use. Only called with deflate negotiated.
+    fn deflater(&mut self) -> &mut Deflater {
+        let level = self.config.deflate.level;
+        let deflate = self
+            .deflate
+            .as_mut()
+            .expect("compression requires negotiated deflate");
+        let window = deflate.window_bits;
+        deflate
+            .deflater
+            .get_or_insert_with(|| Deflater::new(level, window))
     }
 
     /// Queues a ping. The payload is at most 125 bytes.
@@ -707,7 +940,7 @@ impl Connection {
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
         if self.pending_pong.is_some() && self.transmit.len() < self.config.max_pending_output {
             let payload = self.pending_pong.take().expect("checked");
-            self.push_frame(true, OpCode::Pong, &payload, None);
+            self.push_frame(true, false, OpCode::Pong, &payload, None);
         }
         (!self.transmit.is_empty()).then_some(&mut self.transmit)
     }
@@ -742,13 +975,13 @@ impl Connection {
         }
         self.check_can_send()?;
         self.check_output_room()?;
-        self.push_frame(true, opcode, payload, None);
+        self.push_frame(true, false, opcode, payload, None);
         Ok(())
     }
 
     fn queue_auto_pong(&mut self, payload: Bytes) {
         if self.transmit.len() < self.config.max_pending_output {
-            self.push_frame(true, OpCode::Pong, &payload, None);
+            self.push_frame(true, false, OpCode::Pong, &payload, None);
         } else {
             self.pending_pong = Some(payload);
         }
@@ -761,9 +994,14 @@ impl Connection {
             payload.extend_from_slice(&code.0.to_be_bytes());
             payload.extend_from_slice(reason);
         }
-        self.outgoing = None;
+        if self.outgoing.take().is_some_and(|out| out.compressed) {
+            // The abandoned message left the compressor mid-stream; start afresh if ever needed.
+            if let Some(deflate) = &mut self.deflate {
+                deflate.deflater = None;
+            }
+        }
         self.pending_pong = None;
-        self.push_frame(true, OpCode::Close, &payload, None);
+        self.push_frame(true, false, OpCode::Close, &payload, None);
         self.close_sent = true;
         if !self.close_received {
             self.close_timer = Timer::Pending(self.config.close_timeout);
@@ -772,17 +1010,26 @@ impl Connection {
     }
 
     fn push_fragment(&mut self, out: &mut OutMessage, fin: bool, payload: &[u8]) {
-        let opcode = match (out.started, out.kind) {
-            (true, _) => OpCode::Continuation,
-            (false, MessageKind::Text) => OpCode::Text,
-            (false, MessageKind::Binary) => OpCode::Binary,
+        let (opcode, rsv1) = if out.started {
+            (OpCode::Continuation, false)
+        } else {
+            // RSV1 marks the whole message as compressed, on its first frame only.
+            (data_opcode(out.kind), out.compressed)
         };
         out.started = true;
-        self.push_frame(fin, opcode, payload, None);
+        self.push_frame(fin, rsv1, opcode, payload, None);
     }
 
-    fn push_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8], shared: Option<&Bytes>) {
+    fn push_frame(
+        &mut self,
+        fin: bool,
+        rsv1: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+    ) {
         let mut header = FrameHeader::new(fin, opcode, payload.len() as u64);
+        header.rsv1 = rsv1;
         if self.role == Role::Client {
             header.mask = Some(self.rng.mask_key());
         }
@@ -838,7 +1085,7 @@ impl Connection {
             self.ping_timer = Timer::At(now + interval);
             self.pings_sent += 1;
             let payload = self.pings_sent.to_be_bytes();
-            self.push_frame(true, OpCode::Ping, &payload, None);
+            self.push_frame(true, false, OpCode::Ping, &payload, None);
             if self.pong_timer == Timer::Off {
                 self.pong_timer = Timer::At(now + self.config.pong_timeout);
             }
@@ -851,6 +1098,14 @@ enum Step {
     Event(Event),
     NeedMore,
     Continue,
+}
+
+/// The opcode of a message's first frame.
+pub(crate) fn data_opcode(kind: MessageKind) -> OpCode {
+    match kind {
+        MessageKind::Text => OpCode::Text,
+        MessageKind::Binary => OpCode::Binary,
+    }
 }
 
 /// Checks that a text message does not end inside a code point.

@@ -23,10 +23,12 @@
 pub mod close;
 pub mod config;
 pub mod connection;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod mask;
 pub mod message;
+pub mod prepared;
 pub mod rng;
 pub mod testing;
 pub mod transmit;
@@ -34,9 +36,11 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{BufferStats, Connection, Event, ReadMode, Role, State};
+pub use connection::{BufferStats, Connection, Event, ReadMode, Role, SendOptions, State};
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, ProtocolError, TimeoutKind};
 pub use message::{Message, MessageKind, Utf8Bytes};
+pub use prepared::PreparedMessage;
 pub use rng::KeySource;
 pub use transmit::Transmit;
 

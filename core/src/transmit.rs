@@ -74,6 +74,21 @@ impl Transmit {
         }
         self.len += head_len + payload.len();
     }
+
+    /// Appends bytes that are already encoded frames (a prepared message), by reference when
+    /// they are large.
+    pub(crate) fn push_encoded(&mut self, bytes: Bytes) {
+        self.len += bytes.len();
+        if bytes.len() >= SHARE_THRESHOLD {
+            let packed = self.tail.split().freeze();
+            if !packed.is_empty() {
+                self.chunks.push_back(packed);
+            }
+            self.chunks.push_back(bytes);
+        } else {
+            self.tail.extend_from_slice(&bytes);
+        }
+    }
 }
 
 impl Buf for Transmit {

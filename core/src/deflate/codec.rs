@@ -1,0 +1,149 @@
+//! Per-message DEFLATE compression and bounded inflation (RFC 7692 section 7.2).
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::error::ProtocolError;
+
+/// The bytes a sync flush ends with; stripped from every compressed message and appended back
+/// before inflating (RFC 7692 sections 7.2.1 and 7.2.2).
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// How much output one inflate step produces at most: the granularity of the size limit and of
+/// streamed pieces of a compressed message.
+pub(crate) const INFLATE_CHUNK: usize = 32 * 1024;
+
+/// Compresses messages without context takeover: every message starts from an empty window, so
+/// its bytes depend on nothing sent before and can be reused across connections.
+pub(crate) struct Deflater {
+    inner: Compress,
+}
+
+impl std::fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deflater")
+    }
+}
+
+impl Deflater {
+    /// A compressor whose back-references stay within `2^window_bits` bytes.
+    ///
+    /// zlib cannot make raw DEFLATE with a 256-byte window (8 bits); for that limit we emit
+    /// stored blocks only (level 0), which have no back-references at all and so respect any
+    /// window.
+    pub(crate) fn new(level: u32, window_bits: u8) -> Self {
+        let (level, bits) = if window_bits <= 8 {
+            (0, 9)
+        } else {
+            (level.min(9), window_bits)
+        };
+        Deflater {
+            inner: Compress::new_with_window_bits(Compression::new(level), false, bits),
+        }
+    }
+
+    /// Compresses `input` into `out` without flushing (a piece of a streamed message).
+    pub(crate) fn write(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        self.run(input, out, FlushCompress::None);
+    }
+
+    /// Ends the message: sync-flushes into `out`, strips the 4-byte tail and resets the state.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        self.run(&[], out, FlushCompress::Sync);
+        debug_assert!(
+            out.ends_with(&TAIL),
+            "a sync flush ends with an empty stored block"
+        );
+        out.truncate(out.len().saturating_sub(TAIL.len()));
+        self.inner.reset();
+    }
+
+    /// Compresses a whole message.
+    pub(crate) fn compress(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        self.write(input, &mut out);
+        self.finish(&mut out);
+        out
+    }
+
+    fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) {
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            let before = self.inner.total_in();
+            self.inner
+                .compress_vec(input, out, flush)
+                .expect("compressing into spare room from a valid state cannot fail");
+            input = &input[(self.inner.total_in() - before) as usize..];
+            // zlib stops when the output is full or when all input is in (and, when flushing,
+            // everything is flushed): room left over means the latter.
+            if input.is_empty() && out.len() < out.capacity() {
+                return;
+            }
+        }
+    }
+}
+
+/// Inflates compressed messages, a bounded piece at a time.
+pub(crate) struct Inflater {
+    inner: Decompress,
+    /// The peer promised no context takeover: start every message from an empty window.
+    reset_per_message: bool,
+    /// The peer ended the DEFLATE stream (BFINAL) inside the message; what follows is ignored.
+    stream_ended: bool,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inflater")
+    }
+}
+
+impl Inflater {
+    /// An inflater with the largest window, which reads data made with any smaller one.
+    pub(crate) fn new(reset_per_message: bool) -> Self {
+        Inflater {
+            inner: Decompress::new_with_window_bits(false, 15),
+            reset_per_message,
+            stream_ended: false,
+        }
+    }
+
+    /// Inflates from `input` into `out`, appending at most `max_out` bytes. Returns the input
+    /// bytes consumed and the output bytes produced; `(0, 0)` means no progress is possible
+    /// without more input.
+    pub(crate) fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max_out: usize,
+    ) -> Result<(usize, usize), ProtocolError> {
+        if self.stream_ended {
+            return Ok((input.len(), 0));
+        }
+        let start = out.len();
+        out.resize(start + max_out.max(1), 0);
+        let before_in = self.inner.total_in();
+        let before_out = self.inner.total_out();
+        let status = self
+            .inner
+            .decompress(input, &mut out[start..], FlushDecompress::Sync);
+        let consumed = (self.inner.total_in() - before_in) as usize;
+        let produced = (self.inner.total_out() - before_out) as usize;
+        out.truncate(start + produced);
+        match status {
+            Ok(Status::StreamEnd) => self.stream_ended = true,
+            Ok(Status::Ok | Status::BufError) => {}
+            Err(_) => return Err(ProtocolError::BadCompression),
+        }
+        Ok((consumed, produced))
+    }
+
+    /// Called at the end of each message.
+    pub(crate) fn end_message(&mut self) {
+        if self.reset_per_message || self.stream_ended {
+            self.inner.reset(false);
+            self.stream_ended = false;
+        }
+    }
+}
