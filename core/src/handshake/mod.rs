@@ -19,9 +19,14 @@ use sha1::{Digest, Sha1};
 
 mod request;
 mod response;
+mod server;
 
 pub use request::{Request, RequestParser};
 pub use response::{Response, ResponseParser};
+pub use server::{
+    AcceptOutcome, Accepted, BufferPool, CheckOrigin, HeaderCheck, Rejection, RequestCheck,
+    Upgrader,
+};
 
 /// The GUID that RFC 6455 appends to the client's key before hashing it.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
