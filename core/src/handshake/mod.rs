@@ -17,10 +17,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::BytesMut;
 use sha1::{Digest, Sha1};
 
+mod client;
 mod request;
 mod response;
 mod server;
 
+pub use client::{ClientHandshake, ClientOptions, Connected, WsUrl};
 pub use request::{Request, RequestParser};
 pub use response::{Response, ResponseParser};
 pub use server::{
