@@ -18,6 +18,8 @@ use bytes::BytesMut;
 use sha1::{Digest, Sha1};
 
 mod client;
+#[cfg(feature = "http")]
+mod http_interop;
 mod request;
 mod response;
 mod server;
