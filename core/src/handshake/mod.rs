@@ -3,6 +3,55 @@
 //! Everything here works on byte slices: the runtime reads from its socket, feeds what it read,
 //! and writes out the bytes it is given back. Nothing blocks, sleeps or allocates without bound.
 //!
+//! # Server
+//!
+//! ```
+//! use wsio_core::handshake::{AcceptOutcome, Upgrader};
+//!
+//! let upgrader = Upgrader::new().with_subprotocols(["chat"]);
+//! let mut parser = upgrader.request_parser();
+//! let from_socket = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+//!     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+//!     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n\x81\x80";
+//! match upgrader.accept_bytes(&mut parser, from_socket) {
+//!     AcceptOutcome::NeedMore => { /* read more and call accept_bytes again */ }
+//!     AcceptOutcome::Accepted { accepted, request: _, leftover } => {
+//!         let to_socket = accepted.response_bytes(); // the 101 head
+//!         assert!(to_socket.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+//!         assert_eq!(accepted.protocol(), Some("chat"));
+//!         assert_eq!(&leftover[..], b"\x81\x80"); // the first frame, for the connection
+//!     }
+//!     AcceptOutcome::Rejected(rejection) => {
+//!         let _to_socket = rejection.to_bytes(); // a complete 4xx response; then close
+//!     }
+//! }
+//! ```
+//!
+//! The steps can also be taken one by one: [`RequestParser::feed`] yields a [`Request`] and the
+//! bytes after its head, [`Upgrader::upgrade`] checks it and returns [`Accepted`] or a
+//! [`Rejection`]. With the `http` feature, [`Upgrader::upgrade_http`] does the same for an
+//! `http::Request` (hyper, axum).
+//!
+//! # Client
+//!
+//! ```
+//! use wsio_core::handshake::{ClientHandshake, ClientOptions, Parsed};
+//!
+//! let mut client = ClientHandshake::new("ws://example.com/chat", ClientOptions::default())?;
+//! let _to_socket = client.request_bytes();
+//! # let accept = wsio_core::handshake::accept_key(client.key());
+//! # let from_socket = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+//! #     Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+//! match client.feed(from_socket.as_bytes())? {
+//!     Parsed::Partial => { /* read more and feed again */ }
+//!     Parsed::Complete { value: connected, leftover } => {
+//!         assert_eq!(connected.protocol, None);
+//!         assert!(leftover.is_empty()); // otherwise: the server's first frames
+//!     }
+//! }
+//! # Ok::<(), wsio_core::handshake::HandshakeError>(())
+//! ```
+//!
 //! # Limits
 //!
 //! A head may be at most [`Limits::max_head_size`] bytes (default 8 KiB) with at most
