@@ -37,7 +37,12 @@ impl Rng {
             KeySource::Seeded(seed) => seed | 1,
             KeySource::Os => 0,
         };
-        Rng { source, state, block: [0; BLOCK], used: BLOCK }
+        Rng {
+            source,
+            state,
+            block: [0; BLOCK],
+            used: BLOCK,
+        }
     }
 
     /// Fills `out` with random bytes.
@@ -94,7 +99,11 @@ mod tests {
         let distinct: std::collections::HashSet<_> = keys.iter().collect();
         // 200 draws from 2^32 values: a repeat is a one-in-a-hundred-thousand event, and a
         // broken (constant or stuck) source repeats at once.
-        assert!(distinct.len() >= 199, "only {} distinct keys", distinct.len());
+        assert!(
+            distinct.len() >= 199,
+            "only {} distinct keys",
+            distinct.len()
+        );
     }
 
     #[test]
