@@ -26,6 +26,7 @@ pub mod connection;
 pub mod deflate;
 pub mod error;
 pub mod frame;
+pub mod handshake;
 pub mod mask;
 pub mod message;
 pub mod prepared;
