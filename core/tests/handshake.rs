@@ -441,7 +441,7 @@ fn subprotocol_follows_server_preference() {
 }
 
 #[test]
-fn extension_offers_are_passed_on_not_negotiated() {
+fn permessage_deflate_is_negotiated_when_enabled() {
     let lines = [
         GOOD_LINES,
         &[
@@ -450,16 +450,118 @@ fn extension_offers_are_passed_on_not_negotiated() {
         ],
     ]
     .concat();
-    let mut upgrader = Upgrader::new();
-    upgrader.enable_compression = true;
     let request = complete(Request::parse(head(&lines).as_bytes(), Limits::default()).unwrap()).0;
-    let accepted = upgrader.upgrade(&request).unwrap();
+    // Off by default: offers are recorded, nothing is agreed.
+    let accepted = Upgrader::new().upgrade(&request).unwrap();
     assert_eq!(
         accepted.extension_offers(),
         ["permessage-deflate; client_max_window_bits", "x-foo"]
     );
-    assert_eq!(accepted.extensions(), None);
+    assert_eq!((accepted.extensions(), accepted.deflate()), (None, None));
     assert!(!String::from_utf8_lossy(&accepted.response_bytes()).contains("Extensions"));
+    // On: the Chromium-style offer is accepted without context takeover either way.
+    let accepted = Upgrader::new()
+        .with_compression(true)
+        .upgrade(&request)
+        .unwrap();
+    let agreed = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    assert_eq!(accepted.extensions(), Some(agreed));
+    assert!(accepted.deflate().is_some());
+    let response = String::from_utf8(accepted.response_bytes().to_vec()).unwrap();
+    assert!(
+        response.contains(&format!("\r\nSec-WebSocket-Extensions: {agreed}\r\n")),
+        "{response}"
+    );
+}
+
+#[test]
+fn compressed_connection_end_to_end() {
+    use wsio_core::{Config, DeflateConfig, Event, Message};
+    let deflate = DeflateConfig {
+        enabled: true,
+        ..DeflateConfig::default()
+    };
+    let mut client = ClientHandshake::new(
+        "ws://localhost:9001/echo",
+        ClientOptions {
+            config: Config {
+                deflate: deflate.clone(),
+                ..Config::default()
+            },
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let upgrader = Upgrader::new().with_compression(true);
+    let mut parser = upgrader.request_parser();
+    let AcceptOutcome::Accepted {
+        accepted, leftover, ..
+    } = upgrader.accept_bytes(&mut parser, &client.request_bytes())
+    else {
+        panic!("rejected")
+    };
+    let mut server = upgrader.connection(&accepted, &leftover);
+    let text = "compress me, ".repeat(10);
+    let text = text.as_str();
+    server.send(Message::text(text)).unwrap();
+    let mut wire = accepted.response_bytes().to_vec();
+    wire.extend(wsio_core::testing::take_output(&mut server));
+    // The response and the first (compressed) frame arrive in one read.
+    let Parsed::Complete {
+        value: connected,
+        leftover,
+    } = client.feed(&wire).unwrap()
+    else {
+        panic!("partial")
+    };
+    assert!(connected.deflate.is_some());
+    let mut conn = client.connection(&connected, &leftover);
+    assert_eq!(
+        conn.poll_event(),
+        Ok(Some(Event::Message(Message::text(text))))
+    );
+    assert_eq!(
+        wire[accepted.response_bytes().len()] & 0x40,
+        0x40,
+        "the frame was compressed (RSV1)"
+    );
+}
+
+#[test]
+fn client_rejects_a_deflate_answer_outside_its_offer() {
+    let options = ClientOptions {
+        config: wsio_core::Config {
+            deflate: wsio_core::DeflateConfig {
+                enabled: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..ClientOptions::default()
+    };
+    let c = client(options.clone());
+    let offer = String::from_utf8(c.request_bytes().to_vec()).unwrap();
+    assert!(
+        offer.contains("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover"),
+        "{offer}"
+    );
+    let accept = accept_key(c.key());
+    let bad = response_101(
+        &accept,
+        &["Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16"],
+    );
+    assert!(matches!(
+        client_error(c, &bad),
+        HandshakeError::Extension(_)
+    ));
+    // A server that declines compression is fine.
+    let mut c = client(options);
+    let accept = accept_key(c.key());
+    let Parsed::Complete { value, .. } = c.feed(response_101(&accept, &[]).as_bytes()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(value.deflate, None);
 }
 
 #[test]
@@ -563,7 +665,10 @@ fn request_fed_one_byte_at_a_time() {
 
 fn client(options: ClientOptions) -> ClientHandshake {
     let options = ClientOptions {
-        key_source: KeySource::Seeded(42),
+        config: wsio_core::Config {
+            key_source: KeySource::Seeded(42),
+            ..options.config
+        },
         ..options
     };
     ClientHandshake::new("ws://server.example.com/chat", options).unwrap()

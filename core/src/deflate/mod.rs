@@ -10,7 +10,8 @@ pub(crate) mod codec;
 pub mod negotiate;
 
 pub use negotiate::{
-    Extension, NegotiationError, accept_response, client_offer, negotiate_server, parse_extensions,
+    EXTENSION_NAME, Extension, NegotiationError, accept_response, client_offer, negotiate_server,
+    parse_extensions,
 };
 
 /// permessage-deflate settings, for both roles.

@@ -11,7 +11,10 @@ use super::{
     HandshakeError, Limits, Parsed, Response, ResponseParser, accept_key, has_token,
     is_field_value, is_token, split_list, trim, values,
 };
-use crate::rng::{KeySource, Rng};
+use crate::config::Config;
+use crate::connection::{Connection, Role};
+use crate::deflate::{DeflateParams, EXTENSION_NAME, accept_response, client_offer};
+use crate::rng::Rng;
 
 /// A parsed `ws://` or `wss://` URL: where to connect and what to put in the request line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,9 +166,10 @@ pub struct ClientOptions {
     /// Extension offers, each a `Sec-WebSocket-Extensions` element such as
     /// `permessage-deflate; client_max_window_bits`, most preferred first.
     pub extensions: Vec<String>,
-    /// Where the random `Sec-WebSocket-Key` comes from: the OS CSPRNG by default; a seeded
-    /// source only for tests.
-    pub key_source: KeySource,
+    /// Settings of the connection: limits, timeouts, and in `config.deflate` whether to offer
+    /// permessage-deflate. Its `key_source` also draws the random `Sec-WebSocket-Key` (the OS
+    /// CSPRNG by default; a seeded source only for tests).
+    pub config: Config,
     /// Size limits on the response head.
     pub limits: Limits,
 }
@@ -192,6 +196,8 @@ pub struct Connected {
     pub extensions: Vec<String>,
     /// The whole response, for headers such as `Set-Cookie`.
     pub response: Response,
+    /// The permessage-deflate parameters agreed, if the server accepted our offer.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// The client half of the opening handshake, sans-IO.
@@ -211,6 +217,7 @@ pub struct ClientHandshake {
     /// Names of the offered extensions, for checking the server's choice.
     extension_names: Vec<String>,
     parser: ResponseParser,
+    config: Config,
 }
 
 impl ClientHandshake {
@@ -231,7 +238,9 @@ impl ClientHandshake {
             return Err(invalid("Sec-WebSocket-Protocol"));
         }
         let mut extension_names = Vec::new();
-        for offer in &options.extensions {
+        let mut offers = options.extensions.clone();
+        offers.extend(client_offer(&options.config.deflate));
+        for offer in &offers {
             if !is_field_value(offer.as_bytes()) || split_list(offer.as_bytes()).next().is_none() {
                 return Err(invalid("Sec-WebSocket-Extensions"));
             }
@@ -258,7 +267,7 @@ impl ClientHandshake {
         }
 
         let mut nonce = [0u8; 16];
-        Rng::new(options.key_source).fill(&mut nonce);
+        Rng::new(options.config.key_source.clone()).fill(&mut nonce);
         let key = BASE64.encode(nonce);
 
         // The request's header lines, kept so the `http` interop can build the same request.
@@ -275,11 +284,8 @@ impl ClientHandshake {
                 options.protocols.join(", "),
             ));
         }
-        if !options.extensions.is_empty() {
-            lines.push((
-                "Sec-WebSocket-Extensions".into(),
-                options.extensions.join(", "),
-            ));
+        if !offers.is_empty() {
+            lines.push(("Sec-WebSocket-Extensions".into(), offers.join(", ")));
         }
         for (name, value) in options.headers {
             if !name.eq_ignore_ascii_case("Host") {
@@ -306,6 +312,7 @@ impl ClientHandshake {
             extension_names,
             parser: ResponseParser::new(options.limits),
             url,
+            config: options.config,
         })
     }
 
@@ -392,11 +399,36 @@ impl ClientHandshake {
                 }
             }
         }
+        // permessage-deflate answers are checked against our offer; other extensions were
+        // offered by the application, which checks their parameters itself.
+        let deflate_answers: Vec<&str> = extensions
+            .iter()
+            .map(String::as_str)
+            .filter(|e| {
+                extension_name(e.as_bytes()).eq_ignore_ascii_case(EXTENSION_NAME.as_bytes())
+            })
+            .collect();
+        let deflate = if self.config.deflate.enabled {
+            accept_response(&deflate_answers, &self.config.deflate)
+                .map_err(HandshakeError::Extension)?
+        } else {
+            None
+        };
         Ok(Connected {
             protocol,
             extensions,
             response,
+            deflate,
         })
+    }
+
+    /// The client connection after a successful handshake, with our settings and the
+    /// negotiated extensions, already holding the bytes that followed the response head.
+    pub fn connection(&self, connected: &Connected, leftover: &[u8]) -> Connection {
+        let mut connection =
+            Connection::with_deflate(Role::Client, self.config.clone(), connected.deflate);
+        connection.receive(leftover);
+        connection
     }
 
     /// The server's subprotocol: none, or exactly one that we offered.
@@ -431,6 +463,7 @@ fn extension_name(element: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::KeySource;
 
     #[test]
     fn urls() {
@@ -505,7 +538,10 @@ mod tests {
             protocols: vec!["chat".into(), "superchat".into()],
             headers: vec![("Origin".into(), "http://example.com".into())],
             extensions: vec!["permessage-deflate; client_max_window_bits".into()],
-            key_source: KeySource::Seeded(1),
+            config: Config {
+                key_source: KeySource::Seeded(1),
+                ..Config::default()
+            },
             limits: Limits::default(),
         };
         let client = ClientHandshake::new("ws://server.example.com:8080/chat", options).unwrap();
@@ -525,7 +561,10 @@ mod tests {
     fn keys_come_from_the_source() {
         let key = |source| {
             let options = ClientOptions {
-                key_source: source,
+                config: Config {
+                    key_source: source,
+                    ..Config::default()
+                },
                 ..ClientOptions::default()
             };
             ClientHandshake::new("ws://a/", options)

@@ -217,6 +217,8 @@ pub enum HandshakeError {
     UnofferedProtocol(String),
     /// The server accepted an extension we did not offer (client). Holds the extension name.
     UnofferedExtension(String),
+    /// The server's permessage-deflate answer does not fit our offer (RFC 7692 section 5).
+    Extension(crate::deflate::NegotiationError),
     /// Bytes were fed after the handshake had already completed or failed: a caller bug.
     Finished,
 }
@@ -242,6 +244,7 @@ impl HandshakeError {
             | WrongAccept
             | UnofferedProtocol(_)
             | UnofferedExtension(_)
+            | Extension(_)
             | Finished => None,
         }
     }
@@ -279,12 +282,20 @@ impl fmt::Display for HandshakeError {
             UnofferedExtension(e) => {
                 write!(f, "server accepted extension {e:?} that was not offered")
             }
+            Extension(e) => write!(f, "permessage-deflate negotiation failed: {e}"),
             Finished => f.write_str("the handshake has already finished"),
         }
     }
 }
 
-impl std::error::Error for HandshakeError {}
+impl std::error::Error for HandshakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HandshakeError::Extension(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Splits a comma-separated header value (`#element` in RFC 9110) into its elements, trimmed of
 /// spaces and tabs, skipping empty ones.

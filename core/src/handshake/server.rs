@@ -11,6 +11,9 @@ use super::{
     HandshakeError, Limits, Parsed, Request, RequestParser, accept_key, has_token, is_field_value,
     is_token, reason_phrase, split_list, trim, values,
 };
+use crate::config::Config;
+use crate::connection::{Connection, Role};
+use crate::deflate::{DeflateParams, negotiate_server};
 
 /// A pool of write buffers shared by connections, as gorilla/websocket's `WriteBufferPool`.
 ///
@@ -124,12 +127,10 @@ pub struct Upgrader {
     pub subprotocols: Vec<String>,
     /// The `Origin` policy; the default refuses cross-origin requests with 403.
     pub check_origin: CheckOrigin,
-    /// Whether to negotiate permessage-deflate with clients that offer it. Default false.
-    /// The negotiation itself works from [`Accepted::extension_offers`].
-    pub enable_compression: bool,
-    /// The deflate level (0 = none, 1 = fastest ... 9 = smallest) used when compression is
-    /// negotiated. Default 1: compression costs CPU per message, and level 1 gets most of the gain.
-    pub compression_level: u32,
+    /// Settings of the connections this upgrader accepts: limits, timeouts, and in
+    /// `config.deflate` whether to negotiate permessage-deflate (gorilla's
+    /// `EnableCompression`, default off) and at which level.
+    pub config: Config,
     /// A hook that may refuse a request (for its path, query, credentials). Runs after the
     /// protocol checks. Default none.
     pub check_request: Option<RequestCheck>,
@@ -150,8 +151,7 @@ impl Default for Upgrader {
             write_buffer_pool: None,
             subprotocols: Vec::new(),
             check_origin: CheckOrigin::SameHost,
-            enable_compression: false,
-            compression_level: 1,
+            config: Config::default(),
             check_request: None,
             check_header: None,
             response_headers: Vec::new(),
@@ -171,8 +171,7 @@ impl fmt::Debug for Upgrader {
             )
             .field("subprotocols", &self.subprotocols)
             .field("check_origin", &self.check_origin)
-            .field("enable_compression", &self.enable_compression)
-            .field("compression_level", &self.compression_level)
+            .field("config", &self.config)
             .field("check_request", &self.check_request.as_ref().map(|_| ".."))
             .field("check_header", &self.check_header.as_ref().map(|_| ".."))
             .field("response_headers", &self.response_headers)
@@ -266,6 +265,19 @@ impl Upgrader {
     }
 
     /// Sets [`Upgrader::limits`].
+    /// Turns permessage-deflate negotiation on or off (gorilla's `EnableCompression`).
+    pub fn with_compression(mut self, enabled: bool) -> Self {
+        self.config.deflate.enabled = enabled;
+        self
+    }
+
+    /// Sets the settings of accepted connections.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the limits on the request head.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -277,6 +289,7 @@ impl Upgrader {
     }
 
     /// Checks an opening request and prepares the 101 answer, or says why and how to refuse.
+    /// Decides whether `request` is a WebSocket upgrade this server accepts.
     ///
     /// Checks, in order: GET (405), HTTP/1.1 (400), one `Host` (400), `Upgrade: websocket`
     /// (400), `Connection: upgrade` (400), `Sec-WebSocket-Version: 13` (426), a single
@@ -328,11 +341,17 @@ impl Upgrader {
             }
         }
 
+        let offers: Vec<&str> = extension_offers.iter().map(String::as_str).collect();
+        let (deflate, extensions) = match negotiate_server(&offers, &self.config.deflate) {
+            Some((params, response)) => (Some(params), Some(response)),
+            None => (None, None),
+        };
         Ok(Accepted {
             accept: accept_key(key),
             protocol: self.choose_protocol(request),
             extension_offers,
-            extensions: None,
+            extensions,
+            deflate,
             headers: self.response_headers.clone(),
         })
     }
@@ -347,6 +366,15 @@ impl Upgrader {
             .iter()
             .find(|ours| offered.contains(&ours.as_bytes()))
             .cloned()
+    }
+
+    /// The server connection for an accepted upgrade, with this upgrader's settings and the
+    /// negotiated extensions, already holding the bytes that followed the request head.
+    pub fn connection(&self, accepted: &Accepted, leftover: &[u8]) -> Connection {
+        let mut connection =
+            Connection::with_deflate(Role::Server, self.config.clone(), accepted.deflate);
+        connection.receive(leftover);
+        connection
     }
 
     /// Goes from raw socket bytes to an upgrade decision: parses with `parser` (made by
@@ -419,6 +447,7 @@ pub struct Accepted {
     protocol: Option<String>,
     extension_offers: Vec<String>,
     extensions: Option<String>,
+    deflate: Option<DeflateParams>,
     headers: Vec<(String, String)>,
 }
 
@@ -433,10 +462,15 @@ impl Accepted {
         self.protocol.as_deref()
     }
 
-    /// The raw value of each `Sec-WebSocket-Extensions` request header, in order, for the
-    /// extension negotiation to read. Nothing is negotiated here.
+    /// The raw value of each `Sec-WebSocket-Extensions` request header, in order.
     pub fn extension_offers(&self) -> &[String] {
         &self.extension_offers
+    }
+
+    /// The permessage-deflate parameters agreed, when the upgrader enables compression and the
+    /// client offered something acceptable.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// The `Sec-WebSocket-Extensions` value the response will carry, if any.
@@ -444,9 +478,13 @@ impl Accepted {
         self.extensions.as_deref()
     }
 
-    /// Sets (or clears, with `None`) the response's `Sec-WebSocket-Extensions` value: the
-    /// outcome of extension negotiation. Fails if the value cannot be written in a header.
+    /// Sets (or clears, with `None`) the response's `Sec-WebSocket-Extensions` value, for an
+    /// extension the application negotiates itself. Clearing it also turns off the
+    /// permessage-deflate that was agreed. Fails if the value cannot be written in a header.
     pub fn set_extensions(&mut self, value: Option<String>) -> Result<(), HandshakeError> {
+        if value.is_none() {
+            self.deflate = None;
+        }
         if let Some(value) = &value {
             if value.is_empty() || !is_field_value(value.as_bytes()) {
                 return Err(HandshakeError::InvalidHeader(
