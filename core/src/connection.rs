@@ -370,6 +370,16 @@ impl Connection {
         self.read_mode = mode;
     }
 
+    /// Turns the automatic pong on or off (for an application that answers pings itself).
+    pub fn set_auto_pong(&mut self, on: bool) {
+        self.config.auto_pong = on;
+    }
+
+    /// Turns the automatic close reply on or off (for an application that chooses its reply).
+    pub fn set_auto_close(&mut self, on: bool) {
+        self.config.auto_close = on;
+    }
+
     /// The read mode for the next message.
     pub fn read_mode(&self) -> ReadMode {
         self.read_mode

@@ -31,6 +31,7 @@ pub mod mask;
 pub mod message;
 pub mod prepared;
 pub mod rng;
+pub mod session;
 pub mod testing;
 pub mod transmit;
 pub mod utf8;
@@ -43,6 +44,7 @@ pub use error::{Error, ProtocolError, TimeoutKind};
 pub use message::{Message, MessageKind, Utf8Bytes};
 pub use prepared::PreparedMessage;
 pub use rng::KeySource;
+pub use session::{Progress, Session, SessionError};
 pub use transmit::Transmit;
 
 /// The README's example, run as a doctest so that it cannot go stale.
