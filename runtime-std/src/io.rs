@@ -89,6 +89,18 @@ pub(crate) fn write_transmit(out: &mut Transmit, stream: &mut impl Write) -> io:
     Ok(())
 }
 
+/// When one of the connection's deadlines has passed, lets the engine act on it (queue a
+/// heartbeat ping, or fail with a timeout) and returns true: the caller must look at the
+/// engine again before waiting on the stream, which might otherwise wait forever.
+pub(crate) fn deadline_passed(conn: &mut Connection, now: Instant) -> bool {
+    if conn.poll_timeout(now).is_some_and(|at| at <= now) {
+        conn.handle_timeout(now);
+        true
+    } else {
+        false
+    }
+}
+
 /// The time until the earlier of the connection's deadline and the application's, never zero
 /// (a zero socket timeout would mean "block forever").
 pub(crate) fn wait_for(

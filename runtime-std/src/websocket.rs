@@ -9,8 +9,8 @@ use wsio_core::session::{CloseHandler, PingHandler, PongHandler};
 use wsio_core::{CloseCode, CloseFrame, Connection, Message, MessageKind, Session};
 
 use crate::io::{
-    self as ops, Input, MessageReader, MessageWriter, Output, Result, Settings, read_failed,
-    wait_for, write_output, write_transmit,
+    self as ops, Input, MessageReader, MessageWriter, Output, Result, Settings, deadline_passed,
+    read_failed, wait_for, write_output, write_transmit,
 };
 use crate::stream::{Stream, TryClone};
 
@@ -203,11 +203,8 @@ impl<S: Stream> Input for WebSocket<S> {
     fn fill(&mut self, deadline: Option<Instant>) -> Result<()> {
         self.flush_output()?;
         let now = Instant::now();
-        let conn = self.session.connection();
-        conn.handle_timeout(now);
-        if conn.wants_write() {
-            // A heartbeat ping came due.
-            self.flush_output()?;
+        if deadline_passed(self.session.connection(), now) {
+            return Ok(());
         }
         let timeout = wait_for(self.session.connection(), deadline, now);
         self.set_socket_timeout(timeout)?;
@@ -321,11 +318,11 @@ impl<S: Stream> Input for ReadHalf<S> {
         let now = Instant::now();
         let timeout = {
             let mut session = lock(&self.shared.session);
-            let conn = session.connection();
-            conn.handle_timeout(now);
-            wait_for(conn, deadline, now)
+            if deadline_passed(session.connection(), now) {
+                return Ok(());
+            }
+            wait_for(session.connection(), deadline, now)
         };
-        self.shared.flush()?;
         if self.socket_timeout != Some(timeout) {
             self.stream.set_read_timeout(timeout)?;
             self.socket_timeout = Some(timeout);

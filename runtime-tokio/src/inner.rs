@@ -1,0 +1,265 @@
+//! The poll-based driver shared by [`WebSocketStream`](crate::WebSocketStream) and its split
+//! halves: the session, the stream, and the timer that wakes the task at the connection's next
+//! deadline. Every method is a `poll_*` that keeps all progress in the engine, so dropping a
+//! future between polls loses nothing.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+use wsio_core::{CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State};
+
+use crate::wakers::{Side, WakerHub};
+
+/// The error type of this crate.
+pub type Error = SessionError;
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How many slices one vectored write takes at most.
+const MAX_IOV: usize = 64;
+
+/// The driver state; public only to appear in the sealed `Access` trait.
+pub struct Inner<S> {
+    pub(crate) session: Session,
+    pub(crate) stream: S,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) write_buffer_size: usize,
+    /// Wakes the reading task at the connection's next deadline (heartbeat, close timeout).
+    timer: Option<Pin<Box<Sleep>>>,
+    /// An error found by a read step, kept until the close frame it queued is written.
+    failure: Option<wsio_core::Error>,
+    /// The transport was shut down after the closing handshake or a failure.
+    shut: bool,
+    /// Wakes every task waiting on the connection; the stream is only ever polled with
+    /// `hub_waker`, so no task's registration can displace another's.
+    hub: Arc<WakerHub>,
+    hub_waker: Waker,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    pub(crate) fn new(
+        session: Session,
+        stream: S,
+        read_buffer_size: usize,
+        write_buffer_size: usize,
+    ) -> Self {
+        let (hub, hub_waker) = WakerHub::new();
+        Inner {
+            session,
+            stream,
+            read_buffer_size,
+            write_buffer_size,
+            timer: None,
+            failure: None,
+            shut: false,
+            hub,
+            hub_waker,
+        }
+    }
+
+    /// Records the calling task as waiting on `side`. Every public entry point calls this
+    /// before polling the stream.
+    pub(crate) fn register(&self, side: Side, cx: &Context<'_>) {
+        self.hub.register(side, cx.waker());
+    }
+
+    /// Writer side: writes all pending output, then flushes the stream.
+    pub(crate) fn poll_flush_output(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.register(Side::Writer, cx);
+        self.poll_flush_hub()
+    }
+
+    /// Writes all pending output (vectored) and flushes, polling the stream with the hub's
+    /// waker; the calling task registered itself already.
+    fn poll_flush_hub(&mut self) -> Poll<io::Result<()>> {
+        let mut hub_cx = Context::from_waker(&self.hub_waker);
+        let cx = &mut hub_cx;
+        while let Some(out) = self.session.connection().poll_transmit() {
+            let written = {
+                let slices = out.io_slices(MAX_IOV);
+                ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, &slices))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            out.advance(written);
+        }
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    /// Writer side: writes output if there is at least a write buffer's worth (batching small
+    /// messages).
+    pub(crate) fn poll_flush_if_full(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.session.connection_ref().buffer_stats().output_pending >= self.write_buffer_size {
+            self.poll_flush_output(cx)
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Ends the transport once: after the closing handshake (the server closes TCP first,
+    /// RFC 6455 section 7.1.1) or a failure.
+    fn poll_shut(&mut self) -> Poll<()> {
+        let mut hub_cx = Context::from_waker(&self.hub_waker);
+        let cx = &mut hub_cx;
+        if !self.shut {
+            // An error here means the transport is already gone, which is the goal.
+            let _ = ready!(Pin::new(&mut self.stream).poll_shutdown(cx));
+            self.shut = true;
+        }
+        Poll::Ready(())
+    }
+
+    /// Reads once from the stream into the engine, or acts on a deadline that passed.
+    /// `Pending` registers the task for readability and for the next deadline.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.register(Side::Reader, cx);
+        let now = Instant::now();
+        let conn = self.session.connection();
+        if conn.poll_timeout(now).is_some_and(|at| at <= now) {
+            // A deadline passed: the engine now has a ping to send or a timeout to report, so
+            // let the caller look before waiting on the stream.
+            conn.handle_timeout(now);
+            return Poll::Ready(Ok(()));
+        }
+        match conn.poll_timeout(now) {
+            Some(at) => {
+                let at = tokio::time::Instant::from_std(at);
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    self.session.connection().handle_timeout(Instant::now());
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            None => self.timer = None,
+        }
+
+        let size = self.read_buffer_size;
+        let buf = self.session.connection().read_buf();
+        let start = buf.len();
+        buf.resize(start + size, 0);
+        let mut read = ReadBuf::new(&mut buf[start..]);
+        let mut hub_cx = Context::from_waker(&self.hub_waker);
+        let result = Pin::new(&mut self.stream).poll_read(&mut hub_cx, &mut read);
+        let n = read.filled().len();
+        buf.truncate(start + n);
+        match result {
+            Poll::Ready(Ok(())) => {
+                if n == 0 {
+                    self.session.connection().receive_eof();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Drives one read step: writes pending output first (automatic replies never wait for
+    /// the application), then runs `step` on the session until it is done, reading as needed.
+    /// A failure's close frame is written and the transport ended before the error is returned.
+    fn poll_read_step<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut step: impl FnMut(&mut Session) -> std::result::Result<Progress<T>, wsio_core::Error>,
+    ) -> Poll<Result<T>> {
+        self.register(Side::Reader, cx);
+        // Output left by earlier calls first: automatic replies never wait for the application.
+        if let Poll::Ready(Err(e)) = self.poll_flush_hub() {
+            return Poll::Ready(Err(e.into()));
+        }
+        loop {
+            if self.failure.is_some() {
+                let _ = ready!(self.poll_flush_hub());
+                ready!(self.poll_shut());
+                return Poll::Ready(Err(self.failure.take().expect("checked").into()));
+            }
+            let progress = step(&mut self.session);
+            // What this step queued (pongs, the close echo) goes out now, before the task
+            // waits on the stream; if the socket is full, its wakeup brings us back to write.
+            if let Poll::Ready(Err(e)) = self.poll_flush_hub() {
+                return Poll::Ready(Err(e.into()));
+            }
+            match progress {
+                Ok(Progress::Done(value)) => {
+                    let conn = self.session.connection_ref();
+                    if conn.state() == State::Closed
+                        && conn.role() == Role::Server
+                        && !conn.wants_write()
+                    {
+                        ready!(self.poll_shut());
+                    }
+                    return Poll::Ready(Ok(value));
+                }
+                Ok(Progress::NeedInput) => ready!(self.poll_fill(cx))?,
+                Err(e) => self.failure = Some(e),
+            }
+        }
+    }
+
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        match ready!(self.poll_read_step(cx, Session::poll_message)) {
+            Ok(Some(message)) => Poll::Ready(Some(Ok(message))),
+            Ok(None) => Poll::Ready(None),
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
+    }
+
+    pub(crate) fn poll_message_start(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<MessageKind>>> {
+        self.poll_read_step(cx, Session::poll_message_start)
+    }
+
+    pub(crate) fn poll_message_data(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>>> {
+        self.poll_read_step(cx, Session::poll_message_data)
+    }
+
+    /// Runs a command, writing output first while it is over its limit.
+    pub(crate) fn poll_command(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut command: impl FnMut(&mut wsio_core::Connection) -> std::result::Result<(), wsio_core::Error>,
+    ) -> Poll<Result<()>> {
+        self.register(Side::Writer, cx);
+        loop {
+            match command(self.session.connection()) {
+                Err(wsio_core::Error::OutputFull) => ready!(self.poll_flush_output(cx))?,
+                other => return Poll::Ready(other.map_err(Error::from)),
+            }
+        }
+    }
+
+    /// Queues our close frame (unless one was sent).
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        match self.session.connection().close(code, reason) {
+            Ok(()) | Err(wsio_core::Error::SendAfterClose | wsio_core::Error::Closed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After [`start_close`](Self::start_close): writes it, reads until the peer's close
+    /// arrives (or `Config::close_timeout` passes), then ends the transport.
+    pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let result = ready!(self.poll_read_step(cx, Session::poll_close));
+        let _ = ready!(self.poll_flush_hub());
+        ready!(self.poll_shut());
+        Poll::Ready(result)
+    }
+}

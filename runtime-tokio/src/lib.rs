@@ -1,0 +1,193 @@
+//! # wsio-tokio
+//!
+//! WebSockets on tokio: [`wsio_core`]'s protocol engine driven over `AsyncRead + AsyncWrite`.
+//!
+//! ```no_run
+//! use tokio::net::TcpListener;
+//! use wsio_tokio::accept;
+//!
+//! # async fn run() -> Result<(), wsio_tokio::Error> {
+//! let listener = TcpListener::bind("127.0.0.1:9001").await?;
+//! loop {
+//!     let (stream, _) = listener.accept().await?;
+//!     tokio::spawn(async move {
+//!         let mut ws = accept(stream).await?;
+//!         // Echo until the peer closes.
+//!         while let Some(message) = ws.recv().await {
+//!             ws.send(message?).await?;
+//!         }
+//!         Ok::<_, wsio_tokio::Error>(())
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! Guarantees, as gorilla/websocket documents its own: one reader and one writer at a time
+//! (use [`WebSocketStream::split`] for two tasks); control frames and close are safe from
+//! either half; pings are answered and closes echoed by default while the application waits in
+//! `recv`; `recv` is cancel-safe; every limit of [`Config`] holds.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod inner;
+mod stream;
+mod wakers;
+mod websocket;
+
+#[cfg(feature = "hyper")]
+pub mod hyper;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsio_core::handshake::{Parsed, Rejection};
+
+pub use inner::{Error, Result};
+pub use stream::MaybeTlsStream;
+pub use websocket::{MessageReader, MessageWriter, ReadHalf, WebSocketStream, WriteHalf};
+pub use wsio_core::handshake::{ClientHandshake, ClientOptions, Request, Response, Upgrader};
+pub use wsio_core::{
+    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, PreparedMessage, Utf8Bytes,
+};
+
+/// Accepts a WebSocket upgrade on `stream` with the default [`Upgrader`] (same-origin check,
+/// no subprotocols, no compression).
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocketStream<S>> {
+    accept_with(stream, &Upgrader::default())
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Accepts a WebSocket upgrade on `stream` with `upgrader`'s settings, returning the
+/// connection and the request. A refused request gets its HTTP error response first.
+///
+/// Wrap the call in `tokio::time::timeout` to bound how long a slow client may take.
+pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    upgrader: &Upgrader,
+) -> Result<(WebSocketStream<S>, Request)> {
+    let (request, leftover) = read_request(&mut stream, upgrader).await?;
+    let ws = accept_request(stream, upgrader, &request, leftover).await?;
+    Ok((ws, request))
+}
+
+/// Reads one HTTP request head from `stream` within `upgrader`'s limits, for an application
+/// that routes before deciding to upgrade (serving a page on `/`, a WebSocket on `/ws`).
+/// Returns the request and the bytes that followed it. A malformed or oversized head gets its
+/// HTTP error response and is returned as an error.
+pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    upgrader: &Upgrader,
+) -> Result<(Request, BytesMut)> {
+    let mut parser = upgrader.request_parser();
+    let mut buf = vec![0; upgrader.read_buffer_size.max(512)];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        match parser.feed(&buf[..n]) {
+            Ok(Parsed::Partial) => {}
+            Ok(Parsed::Complete { value, leftover }) => return Ok((value, leftover)),
+            Err(error) => {
+                reject(stream, Rejection::from(error.clone())).await;
+                return Err(error.into());
+            }
+        }
+    }
+}
+
+/// Completes (or refuses, with its HTTP response) the upgrade of a request read by
+/// [`read_request`].
+pub async fn accept_request<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    upgrader: &Upgrader,
+    request: &Request,
+    leftover: BytesMut,
+) -> Result<WebSocketStream<S>> {
+    match upgrader.upgrade(request) {
+        Ok(accepted) => {
+            stream.write_all(&accepted.response_bytes()).await?;
+            stream.flush().await?;
+            let conn = upgrader.connection(&accepted, &leftover);
+            let (read, write) = (
+                upgrader.read_buffer_size.max(512),
+                upgrader.write_buffer_size.max(512),
+            );
+            Ok(WebSocketStream::with_buffers(conn, stream, read, write))
+        }
+        Err(rejection) => {
+            let error = rejection.error().clone();
+            reject(&mut stream, rejection).await;
+            Err(error.into())
+        }
+    }
+}
+
+async fn reject<S: AsyncWrite + Unpin>(stream: &mut S, rejection: Rejection) {
+    // Best effort: the peer may already be gone, and the handshake error is what matters.
+    let _ = stream.write_all(&rejection.to_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Runs the client handshake over an already connected `stream` (plain, TLS, or a proxy
+/// tunnel), returning the connection and the server's response.
+pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut handshake: ClientHandshake,
+) -> Result<(WebSocketStream<S>, Response)> {
+    stream.write_all(&handshake.request_bytes()).await?;
+    stream.flush().await?;
+    let mut buf = vec![0; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        if let Parsed::Complete {
+            value: connected,
+            leftover,
+        } = handshake.feed(&buf[..n])?
+        {
+            let conn = handshake.connection(&connected, &leftover);
+            return Ok((
+                WebSocketStream::from_connection(conn, stream),
+                connected.response,
+            ));
+        }
+    }
+}
+
+/// Connects to a `ws://` or (feature `rustls`) `wss://` URL with default options.
+pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
+    connect_with(url, ClientOptions::default()).await
+}
+
+/// Connects to a `ws://` or (feature `rustls`) `wss://` URL with `options` (subprotocols,
+/// headers, compression, limits).
+pub async fn connect_with(
+    url: &str,
+    options: ClientOptions,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
+    let handshake = ClientHandshake::new(url, options)?;
+    let host = handshake
+        .url()
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tcp = TcpStream::connect((host.as_str(), handshake.url().port())).await?;
+    tcp.set_nodelay(true)?;
+    let stream = if handshake.needs_tls() {
+        stream::tls_stream(tcp, &host).await?
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    client(stream, handshake).await
+}
+
+/// TLS through tokio-rustls (feature `rustls`).
+#[cfg(feature = "rustls")]
+pub mod tls {
+    pub use crate::stream::tls::{connect, connect_with_config, default_config};
+}

@@ -1,0 +1,541 @@
+//! The tokio WebSocket, its streamed readers and writers, and its split halves.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use wsio_core::session::{CloseHandler, PingHandler, PongHandler};
+use wsio_core::{BufferStats, CloseCode, CloseFrame, Connection, Message, MessageKind, Session};
+
+use crate::inner::{Error, Inner, Result};
+
+/// Access to the driver: direct for the whole stream, through the lock for split halves.
+/// Sealed: implemented in this crate only.
+pub trait Access<S> {
+    #[doc(hidden)]
+    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R;
+}
+
+/// A WebSocket connection over a tokio stream.
+///
+/// Read with [`recv`](Self::recv) (or as a [`Stream`]), write with [`send`](Self::send) (or as a
+/// [`Sink`]). Automatic replies (pong, close echo) are written while the application waits in
+/// `recv`, without any further call. [`split`](Self::split) gives halves for two tasks.
+pub struct WebSocketStream<S> {
+    inner: Inner<S>,
+}
+
+impl<S> std::fmt::Debug for WebSocketStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketStream")
+            .field("session", &self.inner.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Access<S> for WebSocketStream<S> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+        f(&mut self.inner)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+    /// Wraps a stream whose opening handshake is done (by [`accept`](crate::accept),
+    /// [`client`](crate::client) or [`hyper`](crate::hyper)) and the connection made from it.
+    pub fn from_connection(connection: Connection, stream: S) -> Self {
+        Self::with_buffers(connection, stream, 4096, 4096)
+    }
+
+    pub(crate) fn with_buffers(
+        connection: Connection,
+        stream: S,
+        read_buffer: usize,
+        write_buffer: usize,
+    ) -> Self {
+        WebSocketStream {
+            inner: Inner::new(Session::new(connection), stream, read_buffer, write_buffer),
+        }
+    }
+
+    /// The next message; `None` once the peer has closed (see [`peer_close`](Self::peer_close)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: every byte read stays in the connection, so `recv` can sit in
+    /// `tokio::select!` and a later call continues exactly where a dropped one stopped.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.inner.poll_recv(cx)).await
+    }
+
+    /// Sends a message and writes it out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: if dropped before completion, the message may be queued but not yet
+    /// written (the next write or `flush` sends it), or, when the output was over its limit,
+    /// not queued at all.
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        send(self, message).await
+    }
+
+    /// Queues a message, writing only once a write buffer's worth waits: many small messages,
+    /// few system calls. Call [`flush`](Self::flush) to send the rest.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn feed(&mut self, message: Message) -> Result<()> {
+        feed(self, message).await
+    }
+
+    /// Writes everything queued.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: what was not written stays queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        Ok(poll_fn(|cx| self.inner.poll_flush_output(cx)).await?)
+    }
+
+    /// Sends a ping now.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<()> {
+        control(self, true, payload).await
+    }
+
+    /// Sends an unsolicited pong now.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<()> {
+        control(self, false, payload).await
+    }
+
+    /// Runs the closing handshake: sends our close frame, reads (dropping messages) until the
+    /// peer's close arrives or `Config::close_timeout` passes, then ends the transport.
+    /// Closing an already closed connection succeeds.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe in effect: the close frame is queued at the first poll; calling `close`
+    /// again resumes the handshake.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.inner.start_close(code, reason)?;
+        poll_fn(|cx| self.inner.poll_close(cx)).await
+    }
+
+    /// The next message as a stream (`None` once the peer has closed): see [`MessageReader`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, as [`recv`](Self::recv).
+    pub async fn next_reader(&mut self) -> Result<Option<MessageReader<'_, S, Self>>> {
+        next_reader(self).await
+    }
+
+    /// Starts a message of `kind` sent as a stream: see [`MessageWriter`].
+    pub fn next_writer(&mut self, kind: MessageKind) -> Result<MessageWriter<'_, S, Self>> {
+        next_writer(self, kind)
+    }
+
+    /// Replaces the ping handler; `None` restores the default (answer with a pong).
+    pub fn set_ping_handler(&mut self, handler: Option<PingHandler>) {
+        self.inner.session.set_ping_handler(handler);
+    }
+
+    /// Replaces the pong handler; `None` restores the default (ignore).
+    pub fn set_pong_handler(&mut self, handler: Option<PongHandler>) {
+        self.inner.session.set_pong_handler(handler);
+    }
+
+    /// Replaces the close handler; `None` restores the default (echo the peer's code).
+    pub fn set_close_handler(&mut self, handler: Option<CloseHandler>) {
+        self.inner.session.set_close_handler(handler);
+    }
+
+    /// The peer's close frame once it arrived (`Some(None)`: it carried no status).
+    pub fn peer_close(&self) -> Option<Option<&CloseFrame>> {
+        self.inner.session.peer_close()
+    }
+
+    /// The protocol engine: state, negotiated extensions, buffer sizes.
+    pub fn connection(&self) -> &Connection {
+        self.inner.session.connection_ref()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.stream
+    }
+
+    /// Splits into a reader and a writer for two tasks. They share the engine and the stream
+    /// behind a lock taken only inside `poll` calls, never across an `.await`; whichever half
+    /// writes sends all queued output, so an automatic pong is never stranded. The reading half
+    /// runs the heartbeat and close timers.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        let shared = Arc::new(Mutex::new(self.inner));
+        (
+            ReadHalf {
+                shared: shared.clone(),
+            },
+            WriteHalf { shared },
+        )
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().inner.poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        sink_ready(self.get_mut(), cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<()> {
+        sink_send(self.get_mut(), message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(ready!(self.get_mut().inner.poll_flush_output(cx))?))
+    }
+
+    /// Sends a normal close (1000) and writes it; the peer's answer is read by the stream side.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        sink_close(self.get_mut(), cx)
+    }
+}
+
+fn lock<S>(shared: &Mutex<Inner<S>>) -> MutexGuard<'_, Inner<S>> {
+    // A panic in an application handler must not take the other half down with it.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The reading half of a split [`WebSocketStream`].
+pub struct ReadHalf<S> {
+    shared: Arc<Mutex<Inner<S>>>,
+}
+
+/// The writing half of a split [`WebSocketStream`].
+pub struct WriteHalf<S> {
+    shared: Arc<Mutex<Inner<S>>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Access<S> for ReadHalf<S> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+        f(&mut lock(&self.shared))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Access<S> for WriteHalf<S> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+        f(&mut lock(&self.shared))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// As [`WebSocketStream::recv`], cancel-safe.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| lock(&self.shared).poll_recv(cx)).await
+    }
+
+    /// As [`WebSocketStream::next_reader`].
+    pub async fn next_reader(&mut self) -> Result<Option<MessageReader<'_, S, Self>>> {
+        next_reader(self).await
+    }
+
+    /// As [`WebSocketStream::close`]: sends our close and reads until the peer's arrives.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        lock(&self.shared).start_close(code, reason)?;
+        poll_fn(|cx| lock(&self.shared).poll_close(cx)).await
+    }
+
+    /// The peer's close frame once it arrived.
+    pub fn peer_close(&self) -> Option<Option<CloseFrame>> {
+        lock(&self.shared).session.peer_close().map(|f| f.cloned())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        lock(&self.shared).poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+    /// As [`WebSocketStream::send`].
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        send(self, message).await
+    }
+
+    /// As [`WebSocketStream::feed`].
+    pub async fn feed(&mut self, message: Message) -> Result<()> {
+        feed(self, message).await
+    }
+
+    /// Writes everything queued. Cancel-safe.
+    pub async fn flush(&mut self) -> Result<()> {
+        Ok(poll_fn(|cx| lock(&self.shared).poll_flush_output(cx)).await?)
+    }
+
+    /// Sends a ping now.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<()> {
+        control(self, true, payload).await
+    }
+
+    /// Sends our close frame and writes it. The read half completes the handshake: its `recv`
+    /// returns `None` when the peer's close arrives (or an error after `Config::close_timeout`).
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        lock(&self.shared).start_close(code, reason)?;
+        self.flush().await
+    }
+
+    /// As [`WebSocketStream::next_writer`].
+    pub fn next_writer(&mut self, kind: MessageKind) -> Result<MessageWriter<'_, S, Self>> {
+        next_writer(self, kind)
+    }
+
+    /// Queues a message prepared once for many connections (see
+    /// [`PreparedMessage`](wsio_core::PreparedMessage)) and writes it out.
+    pub async fn send_prepared(&mut self, prepared: &wsio_core::PreparedMessage) -> Result<()> {
+        poll_fn(|cx| lock(&self.shared).poll_command(cx, |c| c.send_prepared(prepared))).await?;
+        self.flush().await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        sink_ready(self.get_mut(), cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<()> {
+        sink_send(self.get_mut(), message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(ready!(lock(&self.shared).poll_flush_output(cx))?))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        sink_close(self.get_mut(), cx)
+    }
+}
+
+// ---- operations shared by the whole stream and the halves
+
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut impl Access<S>,
+    message: Message,
+) -> Result<()> {
+    poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
+    Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
+}
+
+async fn feed<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut impl Access<S>,
+    message: Message,
+) -> Result<()> {
+    poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
+    Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_if_full(cx))).await?)
+}
+
+async fn control<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut impl Access<S>,
+    ping: bool,
+    payload: &[u8],
+) -> Result<()> {
+    poll_fn(|cx| {
+        a.with(|inner| {
+            inner.poll_command(cx, |c| {
+                if ping {
+                    c.ping(payload)
+                } else {
+                    c.pong(payload)
+                }
+            })
+        })
+    })
+    .await?;
+    Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
+}
+
+async fn next_reader<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>>(
+    a: &mut A,
+) -> Result<Option<MessageReader<'_, S, A>>> {
+    let kind = poll_fn(|cx| a.with(|inner| inner.poll_message_start(cx))).await?;
+    Ok(kind.map(|kind| MessageReader {
+        access: a,
+        kind,
+        piece: Bytes::new(),
+        done: false,
+        _stream: std::marker::PhantomData,
+    }))
+}
+
+fn next_writer<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>>(
+    a: &mut A,
+    kind: MessageKind,
+) -> Result<MessageWriter<'_, S, A>> {
+    a.with(|inner| inner.session.connection().begin_message(kind))?;
+    Ok(MessageWriter {
+        access: a,
+        finished: false,
+        _stream: std::marker::PhantomData,
+    })
+}
+
+fn sink_ready<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut impl Access<S>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<()>> {
+    Poll::Ready(Ok(ready!(a.with(|inner| inner.poll_flush_if_full(cx)))?))
+}
+
+fn sink_send<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut impl Access<S>,
+    message: Message,
+) -> Result<()> {
+    Ok(a.with(|inner| inner.session.connection().send(message))?)
+}
+
+fn sink_close<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut impl Access<S>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<()>> {
+    a.with(|inner| {
+        inner.start_close(CloseCode::NORMAL, "")?;
+        Poll::Ready(Ok(ready!(inner.poll_flush_output(cx))?))
+    })
+}
+
+/// One received message, read as a stream ([`AsyncRead`]): its payload is pulled from the
+/// connection piece by piece as it arrives, so a message of any size passes through bounded
+/// memory. Reading to the end completes the message; dropping the reader earlier leaves the
+/// rest to be skipped by the next read. Cancel-safe.
+pub struct MessageReader<'a, S, A: Access<S>> {
+    access: &'a mut A,
+    kind: MessageKind,
+    piece: Bytes,
+    done: bool,
+    _stream: std::marker::PhantomData<fn(S)>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> MessageReader<'_, S, A> {
+    /// Text or binary.
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    /// The connection's buffer sizes, for watching memory while a large message streams.
+    pub fn buffer_stats(&mut self) -> BufferStats {
+        self.access
+            .with(|inner| inner.session.connection_ref().buffer_stats())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> AsyncRead for MessageReader<'_, S, A> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        while this.piece.is_empty() {
+            if this.done || buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(this.access.with(|inner| inner.poll_message_data(cx))) {
+                Ok(Some(piece)) => this.piece = piece,
+                Ok(None) => this.done = true,
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+        let n = buf.remaining().min(this.piece.len());
+        buf.put_slice(&this.piece[..n]);
+        this.piece.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A message sent as a stream ([`AsyncWrite`]): each write is framed into fragments of
+/// `Config::fragment_size`, and a write waits while a write buffer's worth of output is still
+/// queued, so a message of any size passes through bounded memory. `shutdown()` sends the
+/// final fragment; dropping the writer queues it for the next write.
+pub struct MessageWriter<'a, S, A: Access<S>> {
+    access: &'a mut A,
+    finished: bool,
+    _stream: std::marker::PhantomData<fn(S)>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> MessageWriter<'_, S, A> {
+    /// The connection's buffer sizes, for watching memory while a large message streams.
+    pub fn buffer_stats(&mut self) -> BufferStats {
+        self.access
+            .with(|inner| inner.session.connection_ref().buffer_stats())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> AsyncWrite for MessageWriter<'_, S, A> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().access.with(|inner| {
+            // Backpressure first: accept more only once queued output is below a buffer's worth.
+            ready!(inner.poll_flush_if_full(cx))?;
+            ready!(inner.poll_command(cx, |c| c.write_chunk(data)))?;
+            Poll::Ready(Ok(data.len()))
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .access
+            .with(|inner| inner.poll_flush_output(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.access.with(|inner| {
+            if !this.finished {
+                ready!(inner.poll_command(cx, |c| c.end_message()))?;
+                this.finished = true;
+            }
+            inner.poll_flush_output(cx)
+        })
+    }
+}
+
+impl<S, A: Access<S>> Drop for MessageWriter<'_, S, A> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Queued now, written by the next write or flush.
+            let _ = self
+                .access
+                .with(|inner| inner.session.connection().end_message());
+        }
+    }
+}
