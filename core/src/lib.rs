@@ -46,8 +46,3 @@ pub use prepared::PreparedMessage;
 pub use rng::KeySource;
 pub use session::{Progress, Session, SessionError};
 pub use transmit::Transmit;
-
-/// The README's example, run as a doctest so that it cannot go stale.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

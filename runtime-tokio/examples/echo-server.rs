@@ -1,0 +1,34 @@
+//! An echo server on tokio, written the way this crate's documentation teaches.
+//!
+//! `cargo run -p wsio-tokio --example echo-server [ADDR]` (default 127.0.0.1:9001).
+
+use tokio::net::TcpListener;
+use wsio_tokio::{Upgrader, accept_with};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let listener = TcpListener::bind(&addr).await?;
+    println!("echo server on ws://{}", listener.local_addr()?);
+    // Compression on; any origin allowed, since this demo serves no pages of its own.
+    let mut upgrader = Upgrader::default().with_compression(true);
+    upgrader.check_origin = wsio_core::handshake::CheckOrigin::custom(|_| true);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let upgrader = upgrader.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let (mut ws, _) = accept_with(stream, &upgrader).await?;
+                while let Some(message) = ws.recv().await {
+                    ws.send(message?).await?;
+                }
+                Ok::<_, wsio_tokio::Error>(())
+            };
+            if let Err(e) = result.await {
+                eprintln!("connection ended: {e}");
+            }
+        });
+    }
+}
