@@ -191,3 +191,8 @@ pub async fn connect_with(
 pub mod tls {
     pub use crate::stream::tls::{connect, connect_with_config, default_config};
 }
+
+/// The repository README's examples, run as doctests so that they cannot go stale.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
