@@ -27,7 +27,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use wsio_core::Connection;
 
-use crate::{Result, Upgrader, WebSocketStream};
+use crate::{Result, Upgrader, WebSocketStream, from_connection};
 
 /// The stream of an upgraded hyper connection, as tokio I/O.
 pub type UpgradedStream = TokioIo<Upgraded>;
@@ -88,10 +88,7 @@ impl IntoFuture for Upgrading {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let upgraded = self.on_upgrade.await.map_err(std::io::Error::other)?;
-            Ok(WebSocketStream::from_connection(
-                self.connection,
-                TokioIo::new(upgraded),
-            ))
+            Ok(from_connection(self.connection, TokioIo::new(upgraded)))
         })
     }
 }

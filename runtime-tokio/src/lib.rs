@@ -29,22 +29,104 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod inner;
 mod stream;
-mod wakers;
-mod websocket;
 
 #[cfg(feature = "hyper")]
 pub mod hyper;
 
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use wsio_core::handshake::{Parsed, Rejection};
 
-pub use inner::{Error, Result};
 pub use stream::MaybeTlsStream;
-pub use websocket::{MessageReader, MessageWriter, ReadHalf, WebSocketStream, WriteHalf};
+pub use wsio_async::{Error, MessageReader, MessageWriter, Result};
+
+/// A WebSocket over a tokio stream `S`: see `wsio_async::WebSocketStream` for its methods
+/// (`recv`, `send`, `feed`, `flush`, `ping`, `close`, `next_reader`, `next_writer`, `split`,
+/// handlers) and its `Stream` + `Sink` implementations.
+pub type WebSocketStream<S> = wsio_async::WebSocketStream<TokioTransport<S>, TokioTimer>;
+/// The reading half of a split [`WebSocketStream`].
+pub type ReadHalf<S> = wsio_async::ReadHalf<TokioTransport<S>, TokioTimer>;
+/// The writing half of a split [`WebSocketStream`].
+pub type WriteHalf<S> = wsio_async::WriteHalf<TokioTransport<S>, TokioTimer>;
+
+/// A tokio stream seen by the shared driver.
+#[derive(Debug)]
+pub struct TokioTransport<S>(S);
+
+impl<S> TokioTransport<S> {
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.0
+    }
+
+    /// The stream. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.0
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> wsio_async::Transport for TokioTransport<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        Pin::new(&mut self.0)
+            .poll_read(cx, &mut buf)
+            .map_ok(|()| buf.filled().len())
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// tokio's timer, seen by the shared driver.
+#[derive(Debug)]
+pub struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
+
+impl wsio_async::Timer for TokioTimer {
+    fn at(at: Instant) -> Self {
+        TokioTimer(Box::pin(tokio::time::sleep_until(at.into())))
+    }
+
+    fn deadline(&self) -> Instant {
+        self.0.deadline().into_std()
+    }
+
+    fn reset(&mut self, at: Instant) {
+        self.0.as_mut().reset(at.into());
+    }
+
+    fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        std::future::Future::poll(self.0.as_mut(), cx)
+    }
+}
+
+/// Wraps a stream whose opening handshake is done (by hyper, say) and the connection made from
+/// it.
+pub fn from_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    connection: wsio_core::Connection,
+    stream: S,
+) -> WebSocketStream<S> {
+    wsio_async::WebSocketStream::from_connection(connection, TokioTransport(stream))
+}
 pub use wsio_core::handshake::{ClientHandshake, ClientOptions, Request, Response, Upgrader};
 pub use wsio_core::{
     CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, PreparedMessage, Utf8Bytes,
@@ -114,7 +196,12 @@ pub async fn accept_request<S: AsyncRead + AsyncWrite + Unpin>(
                 upgrader.read_buffer_size.max(512),
                 upgrader.write_buffer_size.max(512),
             );
-            Ok(WebSocketStream::with_buffers(conn, stream, read, write))
+            Ok(wsio_async::WebSocketStream::with_buffers(
+                conn,
+                TokioTransport(stream),
+                read,
+                write,
+            ))
         }
         Err(rejection) => {
             let error = rejection.error().clone();
@@ -150,10 +237,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
         } = handshake.feed(&buf[..n])?
         {
             let conn = handshake.connection(&connected, &leftover);
-            return Ok((
-                WebSocketStream::from_connection(conn, stream),
-                connected.response,
-            ));
+            return Ok((from_connection(conn, stream), connected.response));
         }
     }
 }

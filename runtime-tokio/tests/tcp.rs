@@ -8,8 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use wsio_tokio::{
-    ClientOptions, CloseCode, CloseFrame, Config, Message, MessageKind, Upgrader, WebSocketStream,
-    accept_with, connect_with,
+    ClientOptions, CloseCode, Config, Message, Upgrader, WebSocketStream, accept_with, connect_with,
 };
 
 const SIZES: [usize; 6] = [0, 125, 126, 65535, 65536, 16 << 20];
@@ -66,23 +65,6 @@ fn messages_of_every_size() -> Vec<Message> {
             ]
         })
         .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn echo_of_every_size_both_kinds_with_and_without_compression() {
-    for compression in [false, true] {
-        let mut config = big_limits();
-        config.deflate.enabled = compression;
-        let (url, server) = serve(Upgrader::default().with_config(config.clone()), echo).await;
-        let (mut ws, _) = connect_with(&url, options(config)).await.unwrap();
-        assert_eq!(ws.connection().deflate_params().is_some(), compression);
-        for message in messages_of_every_size() {
-            ws.send(message.clone()).await.unwrap();
-            assert_eq!(ws.recv().await.unwrap().unwrap(), message);
-        }
-        ws.close(CloseCode::NORMAL, "done").await.unwrap();
-        server.await.unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,47 +151,6 @@ async fn recv_in_select_with_a_busy_timer_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_reader_answers_a_ping_without_any_further_call() {
-    let (url, server) = serve(Upgrader::default(), |mut ws| async move {
-        // The server only waits in recv; the pong must leave while it waits.
-        ws.recv().await.map(|m| m.map_err(|e| e.to_string()))
-    })
-    .await;
-    // A raw client so that nothing of ours could be flushing on the server's behalf.
-    let handshake =
-        wsio_core::handshake::ClientHandshake::new(&url, ClientOptions::default()).unwrap();
-    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(&handshake.request_bytes()).await.unwrap();
-    let mut head = vec![0u8; 4096];
-    let n = tcp.read(&mut head).await.unwrap();
-    assert!(head[..n].ends_with(b"\r\n\r\n"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    tcp.write_all(&[
-        0x89,
-        0x84,
-        1,
-        2,
-        3,
-        4,
-        b'p' ^ 1,
-        b'i' ^ 2,
-        b'n' ^ 3,
-        b'g' ^ 4,
-    ])
-    .await
-    .unwrap();
-    let mut pong = [0u8; 6];
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut pong))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(pong, [0x8A, 0x04, b'p', b'i', b'n', b'g']);
-    drop(tcp);
-    let _ = server.await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_split_reader_answers_a_ping_while_the_writer_is_busy() {
     let (url, server) = serve(Upgrader::default(), |ws| async move {
         let (mut reader, mut writer) = ws.split();
@@ -245,136 +186,6 @@ async fn an_idle_split_reader_answers_a_ping_while_the_writer_is_busy() {
     ws.close(CloseCode::NORMAL, "").await.unwrap();
     let (_, closed) = server.await.unwrap();
     assert!(closed);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_256_mib_message_streams_through_bounded_buffers() {
-    const TOTAL: usize = 256 << 20;
-    let config = Config {
-        max_message_size: 1 << 30,
-        ..Config::default()
-    };
-    let (url, server) = serve(
-        Upgrader::default().with_config(config.clone()),
-        |mut ws| async move {
-            let mut worst = wsio_core::BufferStats::default();
-            let mut total = 0usize;
-            {
-                let mut reader = ws.next_reader().await.unwrap().expect("a message");
-                assert_eq!(reader.kind(), MessageKind::Binary);
-                let mut buf = vec![0u8; 64 << 10];
-                let mut expected_byte = 0u8;
-                loop {
-                    let n = reader.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    for &b in &buf[..n] {
-                        assert_eq!(b, expected_byte, "byte {total}");
-                        expected_byte = expected_byte.wrapping_add(1);
-                        total += 1;
-                    }
-                    let stats = reader.buffer_stats();
-                    worst.read_capacity = worst.read_capacity.max(stats.read_capacity);
-                    worst.message_buffered = worst.message_buffered.max(stats.message_buffered);
-                }
-            }
-            ws.send(Message::text(total.to_string())).await.unwrap();
-            while ws.recv().await.is_some() {}
-            worst
-        },
-    )
-    .await;
-    let (mut ws, _) = connect_with(&url, options(config)).await.unwrap();
-    let chunk: Vec<u8> = (0..64 << 10).map(|i| i as u8).collect();
-    let mut worst_out = wsio_core::BufferStats::default();
-    {
-        let mut writer = ws.next_writer(MessageKind::Binary).unwrap();
-        for _ in 0..TOTAL / chunk.len() {
-            writer.write_all(&chunk).await.unwrap();
-            let stats = writer.buffer_stats();
-            worst_out.output_pending = worst_out.output_pending.max(stats.output_pending);
-            worst_out.write_buffered = worst_out.write_buffered.max(stats.write_buffered);
-        }
-        writer.shutdown().await.unwrap();
-    }
-    assert_eq!(
-        ws.recv().await.unwrap().unwrap(),
-        Message::text(TOTAL.to_string())
-    );
-    ws.close(CloseCode::NORMAL, "").await.unwrap();
-    let worst_in = server.await.unwrap();
-    // Output waits for the socket once a write buffer is queued: at most that plus one write's
-    // fragments (a 64 KiB write makes one fragment) and their headers.
-    assert!(worst_out.write_buffered <= 64 << 10, "{worst_out:?}");
-    assert!(
-        worst_out.output_pending <= 4096 + (64 << 10) + 2 * 14,
-        "{worst_out:?}"
-    );
-    assert!(worst_in.read_capacity <= 64 << 10, "{worst_in:?}");
-    assert_eq!(worst_in.message_buffered, 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_from_either_side_and_a_silent_peer_times_out() {
-    let (url, server) = serve(Upgrader::default(), |mut ws| async move {
-        assert!(ws.recv().await.is_none());
-        ws.peer_close().unwrap().cloned()
-    })
-    .await;
-    let (mut ws, _) = connect_with(&url, ClientOptions::default()).await.unwrap();
-    ws.close(CloseCode(4000), "client done").await.unwrap();
-    assert_eq!(
-        server.await.unwrap(),
-        Some(CloseFrame::new(CloseCode(4000), "client done"))
-    );
-
-    let (url, server) = serve(Upgrader::default(), |mut ws| async move {
-        ws.close(CloseCode::GOING_AWAY, "server leaving")
-            .await
-            .unwrap();
-    })
-    .await;
-    let (mut ws, _) = connect_with(&url, ClientOptions::default()).await.unwrap();
-    assert!(ws.recv().await.is_none());
-    assert_eq!(
-        ws.peer_close(),
-        Some(Some(&CloseFrame::new(
-            CloseCode::GOING_AWAY,
-            "server leaving"
-        )))
-    );
-    server.await.unwrap();
-
-    let config = Config {
-        close_timeout: Duration::from_millis(300),
-        ..Config::default()
-    };
-    let (url, server) = serve(
-        Upgrader::default().with_config(config),
-        |mut ws| async move {
-            let started = std::time::Instant::now();
-            (
-                ws.close(CloseCode::NORMAL, "")
-                    .await
-                    .map_err(|e| e.to_string()),
-                started.elapsed(),
-            )
-        },
-    )
-    .await;
-    let handshake =
-        wsio_core::handshake::ClientHandshake::new(&url, ClientOptions::default()).unwrap();
-    let mut tcp = TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
-        .await
-        .unwrap();
-    tcp.write_all(&handshake.request_bytes()).await.unwrap();
-    let (result, elapsed) = server.await.unwrap();
-    assert!(result.unwrap_err().contains("close handshake"));
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

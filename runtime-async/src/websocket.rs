@@ -1,4 +1,5 @@
-//! The tokio WebSocket, its streamed readers and writers, and its split halves.
+//! The async WebSocket, its streamed readers and writers, and its split halves, over any
+//! runtime's [`Transport`] and [`Timer`].
 
 use std::future::poll_fn;
 use std::io;
@@ -9,17 +10,21 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsio_core::session::{CloseHandler, PingHandler, PongHandler};
 use wsio_core::{BufferStats, CloseCode, CloseFrame, Connection, Message, MessageKind, Session};
 
 use crate::inner::{Error, Inner, Result};
+use crate::transport::{Timer, Transport};
 
 /// Access to the driver: direct for the whole stream, through the lock for split halves.
 /// Sealed: implemented in this crate only.
-pub trait Access<S> {
+pub trait Access {
     #[doc(hidden)]
-    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R;
+    type Transport: Transport;
+    #[doc(hidden)]
+    type Timer: Timer;
+    #[doc(hidden)]
+    fn with<O>(&mut self, f: impl FnOnce(&mut Inner<Self::Transport, Self::Timer>) -> O) -> O;
 }
 
 /// A WebSocket connection over a tokio stream.
@@ -27,11 +32,11 @@ pub trait Access<S> {
 /// Read with [`recv`](Self::recv) (or as a [`Stream`]), write with [`send`](Self::send) (or as a
 /// [`Sink`]). Automatic replies (pong, close echo) are written while the application waits in
 /// `recv`, without any further call. [`split`](Self::split) gives halves for two tasks.
-pub struct WebSocketStream<S> {
-    inner: Inner<S>,
+pub struct WebSocketStream<T, R> {
+    inner: Inner<T, R>,
 }
 
-impl<S> std::fmt::Debug for WebSocketStream<S> {
+impl<T, R> std::fmt::Debug for WebSocketStream<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketStream")
             .field("session", &self.inner.session)
@@ -39,22 +44,27 @@ impl<S> std::fmt::Debug for WebSocketStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Access<S> for WebSocketStream<S> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+impl<T: Transport, R: Timer> Access for WebSocketStream<T, R> {
+    type Transport = T;
+    type Timer = R;
+
+    fn with<O>(&mut self, f: impl FnOnce(&mut Inner<T, R>) -> O) -> O {
         f(&mut self.inner)
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
+impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     /// Wraps a stream whose opening handshake is done (by [`accept`](crate::accept),
     /// [`client`](crate::client) or [`hyper`](crate::hyper)) and the connection made from it.
-    pub fn from_connection(connection: Connection, stream: S) -> Self {
+    pub fn from_connection(connection: Connection, stream: T) -> Self {
         Self::with_buffers(connection, stream, 4096, 4096)
     }
 
-    pub(crate) fn with_buffers(
+    /// As [`from_connection`](Self::from_connection), with the read buffer size (how much one
+    /// read asks for) and the write buffer size (how much output is batched before writing).
+    pub fn with_buffers(
         connection: Connection,
-        stream: S,
+        stream: T,
         read_buffer: usize,
         write_buffer: usize,
     ) -> Self {
@@ -139,12 +149,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Cancel safety
     ///
     /// Cancel-safe, as [`recv`](Self::recv).
-    pub async fn next_reader(&mut self) -> Result<Option<MessageReader<'_, S, Self>>> {
+    pub async fn next_reader(&mut self) -> Result<Option<MessageReader<'_, Self>>> {
         next_reader(self).await
     }
 
     /// Starts a message of `kind` sent as a stream: see [`MessageWriter`].
-    pub fn next_writer(&mut self, kind: MessageKind) -> Result<MessageWriter<'_, S, Self>> {
+    pub fn next_writer(&mut self, kind: MessageKind) -> Result<MessageWriter<'_, Self>> {
         next_writer(self, kind)
     }
 
@@ -174,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// The underlying stream.
-    pub fn get_ref(&self) -> &S {
+    pub fn get_ref(&self) -> &T {
         &self.inner.stream
     }
 
@@ -182,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// behind a lock taken only inside `poll` calls, never across an `.await`; whichever half
     /// writes sends all queued output, so an automatic pong is never stranded. The reading half
     /// runs the heartbeat and close timers.
-    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+    pub fn split(self) -> (ReadHalf<T, R>, WriteHalf<T, R>) {
         let shared = Arc::new(Mutex::new(self.inner));
         (
             ReadHalf {
@@ -193,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
+impl<T: Transport, R: Timer> Stream for WebSocketStream<T, R> {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -201,7 +211,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
+impl<T: Transport, R: Timer> Sink<Message> for WebSocketStream<T, R> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -222,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     }
 }
 
-fn lock<S>(shared: &Mutex<Inner<S>>) -> MutexGuard<'_, Inner<S>> {
+fn lock<T, R>(shared: &Mutex<Inner<T, R>>) -> MutexGuard<'_, Inner<T, R>> {
     // A panic in an application handler must not take the other half down with it.
     shared
         .lock()
@@ -230,35 +240,41 @@ fn lock<S>(shared: &Mutex<Inner<S>>) -> MutexGuard<'_, Inner<S>> {
 }
 
 /// The reading half of a split [`WebSocketStream`].
-pub struct ReadHalf<S> {
-    shared: Arc<Mutex<Inner<S>>>,
+pub struct ReadHalf<T, R> {
+    shared: Arc<Mutex<Inner<T, R>>>,
 }
 
 /// The writing half of a split [`WebSocketStream`].
-pub struct WriteHalf<S> {
-    shared: Arc<Mutex<Inner<S>>>,
+pub struct WriteHalf<T, R> {
+    shared: Arc<Mutex<Inner<T, R>>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Access<S> for ReadHalf<S> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+impl<T: Transport, R: Timer> Access for ReadHalf<T, R> {
+    type Transport = T;
+    type Timer = R;
+
+    fn with<O>(&mut self, f: impl FnOnce(&mut Inner<T, R>) -> O) -> O {
         f(&mut lock(&self.shared))
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Access<S> for WriteHalf<S> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+impl<T: Transport, R: Timer> Access for WriteHalf<T, R> {
+    type Transport = T;
+    type Timer = R;
+
+    fn with<O>(&mut self, f: impl FnOnce(&mut Inner<T, R>) -> O) -> O {
         f(&mut lock(&self.shared))
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+impl<T: Transport, R: Timer> ReadHalf<T, R> {
     /// As [`WebSocketStream::recv`], cancel-safe.
     pub async fn recv(&mut self) -> Option<Result<Message>> {
         poll_fn(|cx| lock(&self.shared).poll_recv(cx)).await
     }
 
     /// As [`WebSocketStream::next_reader`].
-    pub async fn next_reader(&mut self) -> Result<Option<MessageReader<'_, S, Self>>> {
+    pub async fn next_reader(&mut self) -> Result<Option<MessageReader<'_, Self>>> {
         next_reader(self).await
     }
 
@@ -274,7 +290,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
+impl<T: Transport, R: Timer> Stream for ReadHalf<T, R> {
     type Item = Result<Message>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -282,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+impl<T: Transport, R: Timer> WriteHalf<T, R> {
     /// As [`WebSocketStream::send`].
     pub async fn send(&mut self, message: Message) -> Result<()> {
         send(self, message).await
@@ -311,7 +327,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// As [`WebSocketStream::next_writer`].
-    pub fn next_writer(&mut self, kind: MessageKind) -> Result<MessageWriter<'_, S, Self>> {
+    pub fn next_writer(&mut self, kind: MessageKind) -> Result<MessageWriter<'_, Self>> {
         next_writer(self, kind)
     }
 
@@ -323,7 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
+impl<T: Transport, R: Timer> Sink<Message> for WriteHalf<T, R> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -345,27 +361,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
 
 // ---- operations shared by the whole stream and the halves
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut impl Access<S>,
-    message: Message,
-) -> Result<()> {
+async fn send(a: &mut impl Access, message: Message) -> Result<()> {
     poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
     Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
 }
 
-async fn feed<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut impl Access<S>,
-    message: Message,
-) -> Result<()> {
+async fn feed(a: &mut impl Access, message: Message) -> Result<()> {
     poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
     Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_if_full(cx))).await?)
 }
 
-async fn control<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut impl Access<S>,
-    ping: bool,
-    payload: &[u8],
-) -> Result<()> {
+async fn control(a: &mut impl Access, ping: bool, payload: &[u8]) -> Result<()> {
     poll_fn(|cx| {
         a.with(|inner| {
             inner.poll_command(cx, |c| {
@@ -381,68 +387,52 @@ async fn control<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
 }
 
-async fn next_reader<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>>(
-    a: &mut A,
-) -> Result<Option<MessageReader<'_, S, A>>> {
+async fn next_reader<A: Access>(a: &mut A) -> Result<Option<MessageReader<'_, A>>> {
     let kind = poll_fn(|cx| a.with(|inner| inner.poll_message_start(cx))).await?;
     Ok(kind.map(|kind| MessageReader {
         access: a,
         kind,
         piece: Bytes::new(),
         done: false,
-        _stream: std::marker::PhantomData,
     }))
 }
 
-fn next_writer<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>>(
-    a: &mut A,
-    kind: MessageKind,
-) -> Result<MessageWriter<'_, S, A>> {
+fn next_writer<A: Access>(a: &mut A, kind: MessageKind) -> Result<MessageWriter<'_, A>> {
     a.with(|inner| inner.session.connection().begin_message(kind))?;
     Ok(MessageWriter {
         access: a,
         finished: false,
-        _stream: std::marker::PhantomData,
     })
 }
 
-fn sink_ready<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut impl Access<S>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<()>> {
+fn sink_ready(a: &mut impl Access, cx: &mut Context<'_>) -> Poll<Result<()>> {
     Poll::Ready(Ok(ready!(a.with(|inner| inner.poll_flush_if_full(cx)))?))
 }
 
-fn sink_send<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut impl Access<S>,
-    message: Message,
-) -> Result<()> {
+fn sink_send(a: &mut impl Access, message: Message) -> Result<()> {
     Ok(a.with(|inner| inner.session.connection().send(message))?)
 }
 
-fn sink_close<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut impl Access<S>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<()>> {
+fn sink_close(a: &mut impl Access, cx: &mut Context<'_>) -> Poll<Result<()>> {
     a.with(|inner| {
         inner.start_close(CloseCode::NORMAL, "")?;
         Poll::Ready(Ok(ready!(inner.poll_flush_output(cx))?))
     })
 }
 
-/// One received message, read as a stream ([`AsyncRead`]): its payload is pulled from the
-/// connection piece by piece as it arrives, so a message of any size passes through bounded
-/// memory. Reading to the end completes the message; dropping the reader earlier leaves the
-/// rest to be skipped by the next read. Cancel-safe.
-pub struct MessageReader<'a, S, A: Access<S>> {
+/// One received message, read as a stream (`futures_io::AsyncRead`, and with feature `tokio`
+/// also `tokio::io::AsyncRead`): its payload is pulled from the connection piece by piece as it
+/// arrives, so a message of any size passes through bounded memory. Reading to the end
+/// completes the message; dropping the reader earlier leaves the rest to be skipped by the next
+/// read. Cancel-safe.
+pub struct MessageReader<'a, A: Access> {
     access: &'a mut A,
     kind: MessageKind,
     piece: Bytes,
     done: bool,
-    _stream: std::marker::PhantomData<fn(S)>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> MessageReader<'_, S, A> {
+impl<A: Access> MessageReader<'_, A> {
     /// Text or binary.
     pub fn kind(&self) -> MessageKind {
         self.kind
@@ -453,57 +443,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> MessageReader<'_, S, A> {
         self.access
             .with(|inner| inner.session.connection_ref().buffer_stats())
     }
-}
 
-impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> AsyncRead for MessageReader<'_, S, A> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        while this.piece.is_empty() {
-            if this.done || buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
+    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        while self.piece.is_empty() {
+            if self.done || buf.is_empty() {
+                return Poll::Ready(Ok(0));
             }
-            match ready!(this.access.with(|inner| inner.poll_message_data(cx))) {
-                Ok(Some(piece)) => this.piece = piece,
-                Ok(None) => this.done = true,
+            match ready!(self.access.with(|inner| inner.poll_message_data(cx))) {
+                Ok(Some(piece)) => self.piece = piece,
+                Ok(None) => self.done = true,
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
-        let n = buf.remaining().min(this.piece.len());
-        buf.put_slice(&this.piece[..n]);
-        this.piece.advance(n);
+        let n = buf.len().min(self.piece.len());
+        buf[..n].copy_from_slice(&self.piece[..n]);
+        self.piece.advance(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<A: Access> futures_io::AsyncRead for MessageReader<'_, A> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_read_into(cx, buf)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<A: Access> tokio::io::AsyncRead for MessageReader<'_, A> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = ready!(self.get_mut().poll_read_into(cx, buf.initialize_unfilled()))?;
+        buf.advance(n);
         Poll::Ready(Ok(()))
     }
 }
 
-/// A message sent as a stream ([`AsyncWrite`]): each write is framed into fragments of
-/// `Config::fragment_size`, and a write waits while a write buffer's worth of output is still
-/// queued, so a message of any size passes through bounded memory. `shutdown()` sends the
-/// final fragment; dropping the writer queues it for the next write.
-pub struct MessageWriter<'a, S, A: Access<S>> {
+/// A message sent as a stream (`futures_io::AsyncWrite`, and with feature `tokio` also
+/// `tokio::io::AsyncWrite`): each write is framed into fragments of `Config::fragment_size`,
+/// and a write waits while a write buffer's worth of output is still queued, so a message of
+/// any size passes through bounded memory. Closing (futures-io `close`, tokio `shutdown`) sends
+/// the final fragment; dropping the writer queues it for the next write.
+pub struct MessageWriter<'a, A: Access> {
     access: &'a mut A,
     finished: bool,
-    _stream: std::marker::PhantomData<fn(S)>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> MessageWriter<'_, S, A> {
+impl<A: Access> MessageWriter<'_, A> {
     /// The connection's buffer sizes, for watching memory while a large message streams.
     pub fn buffer_stats(&mut self) -> BufferStats {
         self.access
             .with(|inner| inner.session.connection_ref().buffer_stats())
     }
-}
 
-impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> AsyncWrite for MessageWriter<'_, S, A> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().access.with(|inner| {
+    fn poll_write_chunk(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.access.with(|inner| {
             // Backpressure first: accept more only once queued output is below a buffer's worth.
             ready!(inner.poll_flush_if_full(cx))?;
             ready!(inner.poll_command(cx, |c| c.write_chunk(data)))?;
@@ -511,25 +511,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin, A: Access<S>> AsyncWrite for MessageWrit
         })
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut()
-            .access
-            .with(|inner| inner.poll_flush_output(cx))
+    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.access.with(|inner| inner.poll_flush_output(cx))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.access.with(|inner| {
-            if !this.finished {
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let finished = &mut self.finished;
+        self.access.with(|inner| {
+            if !*finished {
                 ready!(inner.poll_command(cx, |c| c.end_message()))?;
-                this.finished = true;
+                *finished = true;
             }
             inner.poll_flush_output(cx)
         })
     }
 }
 
-impl<S, A: Access<S>> Drop for MessageWriter<'_, S, A> {
+impl<A: Access> futures_io::AsyncWrite for MessageWriter<'_, A> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_chunk(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_out(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_end(cx)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<A: Access> tokio::io::AsyncWrite for MessageWriter<'_, A> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_chunk(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_out(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_end(cx)
+    }
+}
+
+impl<A: Access> Drop for MessageWriter<'_, A> {
     fn drop(&mut self) {
         if !self.finished {
             // Queued now, written by the next write or flush.

@@ -3,18 +3,15 @@
 //! deadline. Every method is a `poll_*` that keeps all progress in the engine, so dropping a
 //! future between polls loses nothing.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
 use wsio_core::{CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State};
 
+use crate::transport::{Timer, Transport};
 use crate::wakers::{Side, WakerHub};
 
 /// The error type of this crate.
@@ -25,14 +22,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How many slices one vectored write takes at most.
 const MAX_IOV: usize = 64;
 
-/// The driver state; public only to appear in the sealed `Access` trait.
-pub struct Inner<S> {
+/// The driver state over transport `T` and timer `R`; public only to appear in the sealed
+/// `Access` trait.
+pub struct Inner<T, R> {
     pub(crate) session: Session,
-    pub(crate) stream: S,
+    pub(crate) stream: T,
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
     /// Wakes the reading task at the connection's next deadline (heartbeat, close timeout).
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<R>,
     /// An error found by a read step, kept until the close frame it queued is written.
     failure: Option<wsio_core::Error>,
     /// The transport was shut down after the closing handshake or a failure.
@@ -43,10 +41,10 @@ pub struct Inner<S> {
     hub_waker: Waker,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+impl<T: Transport, R: Timer> Inner<T, R> {
     pub(crate) fn new(
         session: Session,
-        stream: S,
+        stream: T,
         read_buffer_size: usize,
         write_buffer_size: usize,
     ) -> Self {
@@ -84,14 +82,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         while let Some(out) = self.session.connection().poll_transmit() {
             let written = {
                 let slices = out.io_slices(MAX_IOV);
-                ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, &slices))?
+                ready!(self.stream.poll_write_vectored(cx, &slices))?
             };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             out.advance(written);
         }
-        Pin::new(&mut self.stream).poll_flush(cx)
+        self.stream.poll_flush(cx)
     }
 
     /// Writer side: writes output if there is at least a write buffer's worth (batching small
@@ -111,7 +109,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let cx = &mut hub_cx;
         if !self.shut {
             // An error here means the transport is already gone, which is the goal.
-            let _ = ready!(Pin::new(&mut self.stream).poll_shutdown(cx));
+            let _ = ready!(self.stream.poll_shutdown(cx));
             self.shut = true;
         }
         Poll::Ready(())
@@ -131,14 +129,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         match conn.poll_timeout(now) {
             Some(at) => {
-                let at = tokio::time::Instant::from_std(at);
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                let timer = self.timer.get_or_insert_with(|| R::at(at));
                 if timer.deadline() != at {
-                    timer.as_mut().reset(at);
+                    timer.reset(at);
                 }
-                if timer.as_mut().poll(cx).is_ready() {
+                if timer.poll_fire(cx).is_ready() {
                     self.session.connection().handle_timeout(Instant::now());
                     return Poll::Ready(Ok(()));
                 }
@@ -150,13 +145,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let buf = self.session.connection().read_buf();
         let start = buf.len();
         buf.resize(start + size, 0);
-        let mut read = ReadBuf::new(&mut buf[start..]);
         let mut hub_cx = Context::from_waker(&self.hub_waker);
-        let result = Pin::new(&mut self.stream).poll_read(&mut hub_cx, &mut read);
-        let n = read.filled().len();
+        let result = self.stream.poll_read(&mut hub_cx, &mut buf[start..]);
+        let n = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
         buf.truncate(start + n);
         match result {
-            Poll::Ready(Ok(())) => {
+            Poll::Ready(Ok(_)) => {
                 if n == 0 {
                     self.session.connection().receive_eof();
                 }
@@ -170,11 +167,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// Drives one read step: writes pending output first (automatic replies never wait for
     /// the application), then runs `step` on the session until it is done, reading as needed.
     /// A failure's close frame is written and the transport ended before the error is returned.
-    fn poll_read_step<T>(
+    fn poll_read_step<V>(
         &mut self,
         cx: &mut Context<'_>,
-        mut step: impl FnMut(&mut Session) -> std::result::Result<Progress<T>, wsio_core::Error>,
-    ) -> Poll<Result<T>> {
+        mut step: impl FnMut(&mut Session) -> std::result::Result<Progress<V>, wsio_core::Error>,
+    ) -> Poll<Result<V>> {
         self.register(Side::Reader, cx);
         // Output left by earlier calls first: automatic replies never wait for the application.
         if let Poll::Ready(Err(e)) = self.poll_flush_hub() {
