@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wsio_core::handshake::{ClientOptions, Upgrader};
 use wsio_core::{Config, DeflateConfig};
 
+pub mod smol_rt;
 pub mod std_rt;
 pub mod tokio_rt;
 
@@ -21,19 +22,17 @@ pub enum Runtime {
     Std,
     /// `wsio-tokio`: a task per connection on tokio's multi-threaded scheduler.
     Tokio,
+    /// `wsio-smol`: a task per connection on a smol executor with a thread per core.
+    Smol,
 }
 
 impl Runtime {
-    /// Parses a `--runtime` value. `smol` is named so that asking for it says why it is missing.
+    /// Parses a `--runtime` value.
     pub fn parse(name: &str) -> Result<Runtime, String> {
         match name {
             "std" => Ok(Runtime::Std),
             "tokio" => Ok(Runtime::Tokio),
-            "smol" => Err(
-                "runtime `smol` is not available yet: the wsio-smol adapter has not landed in \
-                 this build (supported: std, tokio)"
-                    .to_owned(),
-            ),
+            "smol" => Ok(Runtime::Smol),
             other => Err(format!(
                 "unknown runtime `{other}` (expected std, tokio or smol)"
             )),
@@ -45,6 +44,7 @@ impl Runtime {
         match self {
             Runtime::Std => "std",
             Runtime::Tokio => "tokio",
+            Runtime::Smol => "smol",
         }
     }
 }
@@ -350,11 +350,13 @@ mod tests {
     }
 
     #[test]
-    fn smol_is_refused_with_a_reason() {
-        let err = ServerArgs::parse(args("--runtime smol --addr 127.0.0.1:9001")).unwrap_err();
-        assert!(err.contains("smol"), "{err}");
-        assert!(ServerArgs::parse(args("--runtime std --addr 127.0.0.1:9001")).is_ok());
-        assert!(Runtime::parse("async-std").is_err());
+    fn runtimes() {
+        for name in ["std", "tokio", "smol"] {
+            let parsed = ServerArgs::parse(args(&format!("--runtime {name} --addr 127.0.0.1:1")));
+            assert_eq!(parsed.unwrap().runtime.name(), name);
+        }
+        let err = Runtime::parse("async-std").unwrap_err();
+        assert!(err.contains("std, tokio or smol"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use wsio_autobahn::{ClientArgs, Runtime, std_rt, tokio_rt};
+use wsio_autobahn::{ClientArgs, Runtime, smol_rt, std_rt, tokio_rt};
 
 const USAGE: &str = "usage: autobahn-client --runtime std|tokio|smol --url ws://HOST:PORT \
                      --agent NAME [--jobs N]";
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.runtime {
         Runtime::Std => std_rt::run(&args),
         Runtime::Tokio => tokio_rt::run(&args),
+        Runtime::Smol => smol_rt::run(&args),
     };
     match result {
         Ok(summary) if summary.failed.is_empty() => {

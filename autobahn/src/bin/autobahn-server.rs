@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use wsio_autobahn::{Runtime, ServerArgs, std_rt, tokio_rt};
+use wsio_autobahn::{Runtime, ServerArgs, smol_rt, std_rt, tokio_rt};
 
 const USAGE: &str = "usage: autobahn-server --runtime std|tokio|smol --addr HOST:PORT";
 
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let result = match args.runtime {
         Runtime::Std => std_rt::serve(&args.addr),
         Runtime::Tokio => tokio_rt::serve(&args.addr),
+        Runtime::Smol => smol_rt::serve(&args.addr),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
