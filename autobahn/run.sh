@@ -107,6 +107,8 @@ combination() {
     trap cleanup EXIT
     trap 'exit 143' TERM INT
     rm -rf "$out"
+    # Before any process starts: a previous run's "listening on" must not be taken for this one's.
+    rm -f "$LOGS/$name".*
     local t0 problem=""
     t0=$(date +%s)
     local -a cases
