@@ -428,6 +428,9 @@ impl Connection {
                         return Ok(None);
                     };
                     self.check_header(&header)?;
+                    if let Some(message) = self.whole_frame_message(&header, len)? {
+                        return Ok(Some(Event::Message(message)));
+                    }
                     self.read_buf.advance(len);
                     let frame = InFrame {
                         header,
@@ -497,6 +500,43 @@ impl Connection {
             return Err(ProtocolError::TooManyFragments);
         }
         Ok(())
+    }
+
+    /// The fast path for the common case: a whole, unfragmented, uncompressed message whose
+    /// frame has fully arrived, read in whole-message mode. It is unmasked, validated and split
+    /// off the read buffer without the per-frame and per-message bookkeeping of the general
+    /// path. `None` leaves the frame to the general path.
+    fn whole_frame_message(
+        &mut self,
+        h: &FrameHeader,
+        header_len: usize,
+    ) -> Result<Option<Message>, ProtocolError> {
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => return Ok(None),
+        };
+        let len = h.payload_len as usize;
+        if !h.fin
+            || h.rsv1
+            || self.read_mode != ReadMode::Whole
+            || self.read_buf.len() - header_len < len
+        {
+            return Ok(None);
+        }
+        self.read_buf.advance(header_len);
+        let mut payload = self.read_buf.split_to(len);
+        if let Some(key) = h.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        let payload = payload.freeze();
+        Ok(Some(match kind {
+            MessageKind::Text => {
+                let text = Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+                Message::Text(text)
+            }
+            MessageKind::Binary => Message::Binary(payload),
+        }))
     }
 
     /// Books a data frame against its message, starting the message on its first frame.

@@ -122,7 +122,13 @@ impl Inflater {
             return Ok((input.len(), 0));
         }
         let start = out.len();
-        out.resize(start + max_out.max(1), 0);
+        // Room for the likely output, not the whole step: DEFLATE rarely expands more than a
+        // few times, and zero-filling 32 KiB for a 16-byte message would dominate its cost. A
+        // larger output simply takes more steps.
+        let room = (input.len().saturating_mul(4))
+            .clamp(256, INFLATE_CHUNK)
+            .min(max_out.max(1));
+        out.resize(start + room, 0);
         let before_in = self.inner.total_in();
         let before_out = self.inner.total_out();
         let status = self

@@ -1,0 +1,298 @@
+//! In-memory decode (server role, masked client frames) and encode (client role) throughput of
+//! wsio and its peers in one run, with memcpy of the same bytes as the ceiling.
+//!
+//! `cargo run --release -p wsio-bench --features peers --bin codec` (peers are measured only
+//! with the feature; without it, wsio and memcpy alone). Prints medians of 7 runs and ratios.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use wsio_bench::{MemStream, Workload, big_config, client_wire, median_time};
+use wsio_core::{Connection, DeflateParams, Event, Message, Role};
+
+const RUNS: usize = 7;
+/// Payload per workload: enough for a stable median, small enough to run in seconds.
+const TOTAL: usize = 32 << 20;
+
+struct Row {
+    name: &'static str,
+    time: Duration,
+}
+
+fn wsio_decode(wire: &[u8], expected: usize, deflate: Option<DeflateParams>) {
+    let mut conn = Connection::with_deflate(Role::Server, big_config(), deflate);
+    let mut received = 0;
+    // As a socket delivers it: 64 KiB reads straight into the connection's buffer.
+    for chunk in wire.chunks(64 << 10) {
+        conn.read_buf().extend_from_slice(chunk);
+        while let Some(event) = conn.poll_event().unwrap() {
+            if let Event::Message(m) = event {
+                black_box(m);
+                received += 1;
+            }
+        }
+    }
+    assert_eq!(received, expected);
+}
+
+fn wsio_encode(messages: &[Message]) {
+    use bytes::Buf;
+    let mut conn = Connection::new(Role::Client, big_config());
+    for m in messages {
+        conn.send(m.clone()).unwrap();
+        // Written out (as by a socket that takes everything) after every message.
+        while let Some(out) = conn.poll_transmit() {
+            black_box(out.chunk());
+            let n = out.remaining();
+            out.advance(n);
+        }
+    }
+}
+
+fn memcpy(wire: &[u8]) {
+    let mut sink = vec![0u8; 64 << 10];
+    for chunk in wire.chunks(64 << 10) {
+        sink[..chunk.len()].copy_from_slice(chunk);
+        black_box(&sink);
+    }
+}
+
+#[cfg(feature = "peers")]
+mod peers {
+    use std::hint::black_box;
+    use std::io::{self, Read, Write};
+
+    use futures_util::{SinkExt, StreamExt};
+    use wsio_bench::MemStream;
+    use wsio_core::Message;
+
+    /// A blocking stream over a prepared buffer, for tungstenite.
+    struct SyncMem<'a> {
+        input: &'a [u8],
+    }
+
+    impl Read for SyncMem<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for SyncMem<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            black_box(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn tungstenite_config() -> tungstenite::protocol::WebSocketConfig {
+        tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(None)
+            .max_frame_size(None)
+    }
+
+    pub fn tungstenite_decode(wire: &[u8], expected: usize) {
+        let stream = SyncMem { input: wire };
+        let mut ws = tungstenite::WebSocket::from_raw_socket(
+            stream,
+            tungstenite::protocol::Role::Server,
+            Some(tungstenite_config()),
+        );
+        for _ in 0..expected {
+            black_box(ws.read().unwrap());
+        }
+    }
+
+    pub fn tungstenite_encode(messages: &[Message]) {
+        let stream = SyncMem { input: &[] };
+        let mut ws = tungstenite::WebSocket::from_raw_socket(
+            stream,
+            tungstenite::protocol::Role::Client,
+            Some(tungstenite_config()),
+        );
+        for m in messages {
+            let m = match m {
+                Message::Text(t) => tungstenite::Message::text(t.as_str()),
+                Message::Binary(b) => tungstenite::Message::binary(b.clone()),
+            };
+            ws.send(m).unwrap();
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    pub fn tokio_websockets_decode(wire: &[u8], expected: usize) {
+        runtime().block_on(async {
+            let builder = tokio_websockets::ServerBuilder::new()
+                .limits(tokio_websockets::Limits::unlimited());
+            let mut ws = builder.serve(MemStream::new(wire.to_vec()));
+            for _ in 0..expected {
+                black_box(ws.next().await.unwrap().unwrap());
+            }
+        });
+    }
+
+    pub fn tokio_websockets_encode(messages: &[Message]) {
+        runtime().block_on(async {
+            let mut ws =
+                tokio_websockets::ClientBuilder::new().take_over(MemStream::new(Vec::new()));
+            for m in messages {
+                let m = match m {
+                    Message::Text(t) => tokio_websockets::Message::text(t.as_str().to_owned()),
+                    Message::Binary(b) => tokio_websockets::Message::binary(b.clone()),
+                };
+                ws.feed(m).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+        });
+    }
+
+    pub fn fastwebsockets_decode(wire: &[u8], expected: usize) {
+        runtime().block_on(async {
+            let mut ws = fastwebsockets::WebSocket::after_handshake(
+                MemStream::new(wire.to_vec()),
+                fastwebsockets::Role::Server,
+            );
+            ws.set_max_message_size(usize::MAX);
+            for _ in 0..expected {
+                let frame = ws.read_frame().await.unwrap();
+                black_box(frame.payload.len());
+            }
+        });
+    }
+
+    pub fn fastwebsockets_encode(messages: &[Message]) {
+        runtime().block_on(async {
+            let mut ws = fastwebsockets::WebSocket::after_handshake(
+                MemStream::new(Vec::new()),
+                fastwebsockets::Role::Client,
+            );
+            for m in messages {
+                let frame = match m {
+                    Message::Text(t) => {
+                        fastwebsockets::Frame::text(fastwebsockets::Payload::Borrowed(t.as_bytes()))
+                    }
+                    Message::Binary(b) => {
+                        fastwebsockets::Frame::binary(fastwebsockets::Payload::Borrowed(b))
+                    }
+                };
+                ws.write_frame(frame).await.unwrap();
+            }
+        });
+    }
+}
+
+fn report(title: &str, bytes: usize, messages: usize, rows: &[Row]) {
+    let best_peer = rows
+        .iter()
+        .filter(|r| !r.name.starts_with("wsio") && r.name != "memcpy")
+        .map(|r| r.time)
+        .min();
+    let memcpy = rows.iter().find(|r| r.name == "memcpy").map(|r| r.time);
+    println!("{title}");
+    for row in rows {
+        let secs = row.time.as_secs_f64();
+        let mut line = format!(
+            "  {:<18} {:>10.2} Mmsg/s {:>9.0} MiB/s",
+            row.name,
+            messages as f64 / secs / 1e6,
+            bytes as f64 / secs / (1 << 20) as f64
+        );
+        if row.name.starts_with("wsio") {
+            if let Some(peer) = best_peer {
+                line += &format!("   {:.2}x best peer", peer.as_secs_f64() / secs);
+            }
+            if let Some(m) = memcpy {
+                line += &format!("   {:.0}% of memcpy", m.as_secs_f64() / secs * 100.0);
+            }
+        }
+        println!("{line}");
+    }
+}
+
+fn main() {
+    let _ = MemStream::new(Vec::new());
+    let deflate = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    for text in [false, true] {
+        for size in [16usize, 1 << 10, 64 << 10, 1 << 20] {
+            let w = Workload::new(size, text, TOTAL);
+            let count = w.messages.len();
+            let bytes = w.payload_bytes();
+            let mut rows = vec![Row {
+                name: "memcpy",
+                time: median_time(RUNS, || memcpy(&w.wire)),
+            }];
+            rows.push(Row {
+                name: "wsio",
+                time: median_time(RUNS, || wsio_decode(&w.wire, count, None)),
+            });
+            let compressed = client_wire(&w.messages, Some(deflate));
+            rows.push(Row {
+                name: "wsio+deflate",
+                time: median_time(RUNS, || wsio_decode(&compressed, count, Some(deflate))),
+            });
+            #[cfg(feature = "peers")]
+            {
+                rows.push(Row {
+                    name: "tungstenite",
+                    time: median_time(RUNS, || peers::tungstenite_decode(&w.wire, count)),
+                });
+                rows.push(Row {
+                    name: "tokio-websockets",
+                    time: median_time(RUNS, || peers::tokio_websockets_decode(&w.wire, count)),
+                });
+                rows.push(Row {
+                    name: "fastwebsockets",
+                    time: median_time(RUNS, || peers::fastwebsockets_decode(&w.wire, count)),
+                });
+            }
+            report(
+                &format!("decode {} ({count} messages)", w.label),
+                bytes,
+                count,
+                &rows,
+            );
+
+            let mut rows = vec![Row {
+                name: "memcpy",
+                time: median_time(RUNS, || memcpy(&w.wire)),
+            }];
+            rows.push(Row {
+                name: "wsio",
+                time: median_time(RUNS, || wsio_encode(&w.messages)),
+            });
+            #[cfg(feature = "peers")]
+            {
+                rows.push(Row {
+                    name: "tungstenite",
+                    time: median_time(RUNS, || peers::tungstenite_encode(&w.messages)),
+                });
+                rows.push(Row {
+                    name: "tokio-websockets",
+                    time: median_time(RUNS, || peers::tokio_websockets_encode(&w.messages)),
+                });
+                rows.push(Row {
+                    name: "fastwebsockets",
+                    time: median_time(RUNS, || peers::fastwebsockets_encode(&w.messages)),
+                });
+            }
+            report(
+                &format!("encode {} ({count} messages)", w.label),
+                bytes,
+                count,
+                &rows,
+            );
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Shared pieces of the benchmarks: workloads, timing, and an in-memory stream for the async
+//! peers.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use wsio_core::testing::take_output;
+use wsio_core::{Config, Connection, DeflateParams, KeySource, Message, Role};
+
+/// What one benchmark run feeds a decoder: `count` client frames (masked) of one kind and size.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// A label for the table, e.g. "binary 16 B".
+    pub label: String,
+    /// The messages, as sent.
+    pub messages: Vec<Message>,
+    /// Their bytes on the wire from a client (masked), uncompressed.
+    pub wire: Vec<u8>,
+}
+
+impl Workload {
+    /// `total` bytes of payload in messages of `size` bytes, text (valid UTF-8) or binary.
+    pub fn new(size: usize, text: bool, total: usize) -> Self {
+        let count = (total / size.max(1)).clamp(1, 1 << 20);
+        let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+        let messages: Vec<Message> = (0..count)
+            .map(|_| {
+                if text {
+                    Message::text(String::from_utf8(payload.clone()).unwrap())
+                } else {
+                    Message::binary(payload.clone())
+                }
+            })
+            .collect();
+        let wire = client_wire(&messages, None);
+        let kind = if text { "text" } else { "binary" };
+        Workload {
+            label: format!("{kind} {}", human(size)),
+            messages,
+            wire,
+        }
+    }
+
+    /// Payload bytes in the workload.
+    pub fn payload_bytes(&self) -> usize {
+        self.messages.iter().map(Message::len).sum()
+    }
+}
+
+/// Encodes `messages` as a wsio client would send them (masked; compressed with `deflate`).
+pub fn client_wire(messages: &[Message], deflate: Option<DeflateParams>) -> Vec<u8> {
+    let mut config = big_config();
+    config.key_source = KeySource::Seeded(1);
+    config.deflate.enabled = deflate.is_some();
+    config.deflate.threshold = 0;
+    let mut client = Connection::with_deflate(Role::Client, config, deflate);
+    let mut wire = Vec::new();
+    for m in messages {
+        client.send(m.clone()).unwrap();
+        wire.extend(take_output(&mut client));
+    }
+    wire
+}
+
+/// Limits large enough for every workload.
+pub fn big_config() -> Config {
+    Config {
+        max_frame_size: 64 << 20,
+        max_message_size: 64 << 20,
+        max_pending_output: usize::MAX,
+        ..Config::default()
+    }
+}
+
+/// `1 KiB`-style sizes.
+pub fn human(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+/// Runs `f` (which processes the whole workload once) `runs` times after one warm-up and
+/// returns the median duration.
+pub fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// A stream for the async peers: reads come from a prepared buffer, writes are counted and
+/// dropped. Always ready, so the benchmark measures the codec, not a socket.
+pub struct MemStream {
+    input: Vec<u8>,
+    pos: usize,
+    /// Bytes written to the stream.
+    pub written: usize,
+}
+
+impl MemStream {
+    /// A stream that yields `input` and then the end of the stream.
+    pub fn new(input: Vec<u8>) -> Self {
+        MemStream {
+            input,
+            pos: 0,
+            written: 0,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for MemStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = buf.remaining().min(self.input.len() - self.pos);
+        let start = self.pos;
+        buf.put_slice(&self.input[start..start + n]);
+        self.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for MemStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.written += buf.len();
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
