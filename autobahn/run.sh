@@ -229,14 +229,31 @@ while ((${#running[@]} > 0)); do
     reap
 done
 
-echo
-echo "Autobahn TestSuite (kosoku $KOSOKU_VERSION), reports in autobahn/reports/:"
-for combo in "${combos[@]}"; do
-    read -r side rt _ <<<"$combo"
-    cat "$LOGS/$side-$rt.summary" 2>/dev/null || echo "$side $rt: FAIL (no summary)"
-done
 elapsed=$(($(date +%s) - started))
-echo "wall time: ${elapsed} s"
+{
+    echo "Autobahn TestSuite (kosoku $KOSOKU_VERSION), reports in autobahn/reports/:"
+    for combo in "${combos[@]}"; do
+        read -r side rt _ <<<"$combo"
+        cat "$LOGS/$side-$rt.summary" 2>/dev/null || echo "$side $rt: FAIL (no summary)"
+    done
+    echo "wall time: ${elapsed} s"
+} >"$REPORTS/summary.txt"
+echo
+cat "$REPORTS/summary.txt"
+
+# A front page linking each combination's report.
+html_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+{
+    echo '<!DOCTYPE html><html><head><meta charset="utf-8"><title>wsio: Autobahn TestSuite</title></head><body>'
+    echo "<h1>wsio: Autobahn TestSuite</h1><p>kosoku $KOSOKU_VERSION, $(date -u '+%Y-%m-%d %H:%M UTC')</p><ul>"
+    for combo in "${combos[@]}"; do
+        read -r side rt _ <<<"$combo"
+        printf '<li><a href="%s/index.html">%s %s</a></li>\n' "$side-$rt" "$side" "$rt"
+    done
+    echo "</ul><pre>"
+    html_escape <"$REPORTS/summary.txt"
+    echo "</pre></body></html>"
+} >"$REPORTS/index.html"
 if ((failed)); then
     echo "Autobahn: FAILED"
     exit 1
