@@ -647,7 +647,7 @@ impl Connection {
             let room = (max - message.inflated.min(max))
                 .saturating_add(1)
                 .min(INFLATE_CHUNK);
-            let (consumed, produced) = inflater.inflate(input, out, room)?;
+            let (consumed, produced, valid) = inflater.inflate(input, out, room);
             if frame_done {
                 message.tail_fed += consumed;
             } else {
@@ -656,13 +656,19 @@ impl Connection {
                 frame.remaining -= consumed as u64;
             }
             message.inflated += produced;
-            if message.inflated > max {
-                return Err(ProtocolError::MessageTooLarge);
-            }
+            // One inflate step may produce the bytes that several smaller steps would, so the
+            // checks run in the order of the inflated stream, whatever the step: UTF-8 (fails
+            // at the first bad byte) before the size (fails at byte `max + 1`) before the
+            // inflater's verdict (after all the output before the bad data). Then the error,
+            // and the close code, do not depend on how the transport split the input.
             if let Some(utf8) = &mut message.utf8 {
                 utf8.feed(&out[start..])
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
+            if message.inflated > max {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+            valid?;
             if message.streaming && produced > 0 {
                 self.frame = Some(frame);
                 return Ok(Step::Event(Event::MessageData(Bytes::from(piece))));
