@@ -27,7 +27,8 @@
 //! Commands ([`send`](Connection::send), [`begin_message`](Connection::begin_message),
 //! [`ping`](Connection::ping), [`close`](Connection::close), ...) only queue output. Output leaves
 //! in the order it was queued; an automatic pong that finds the output over its limit waits in a
-//! single slot (a newer ping replaces it) and is queued by the next `poll_transmit`.
+//! single slot (a newer ping replaces it) and is queued by the next `poll_transmit`, and so does
+//! a heartbeat ping.
 
 use std::time::{Duration, Instant};
 
@@ -241,6 +242,9 @@ pub struct Connection {
     transmit: Transmit,
     /// An automatic pong that found the output full; a newer ping replaces it.
     pending_pong: Option<Bytes>,
+    /// A heartbeat ping that found the output full, queued by `poll_transmit` once there is
+    /// room: at most one waits, however long the peer leaves our output unread.
+    pending_ping: bool,
     outgoing: Option<OutMessage>,
 
     close_sent: bool,
@@ -301,6 +305,7 @@ impl Connection {
             message_end_due: false,
             transmit: Transmit::default(),
             pending_pong: None,
+            pending_ping: false,
             outgoing: None,
             close_sent: false,
             close_received: false,
@@ -761,6 +766,7 @@ impl Connection {
     fn stop_heartbeat(&mut self) {
         self.ping_timer = Timer::Off;
         self.pong_timer = Timer::Off;
+        self.pending_ping = false;
     }
 
     // --------------------------------------------------------------- output
@@ -948,13 +954,17 @@ impl Connection {
             let payload = self.pending_pong.take().expect("checked");
             self.push_frame(true, false, OpCode::Pong, &payload, None);
         }
+        if self.pending_ping && self.transmit.len() < self.config.max_pending_output {
+            self.pending_ping = false;
+            self.push_heartbeat_ping();
+        }
         (!self.transmit.is_empty()).then_some(&mut self.transmit)
     }
 
     /// Whether output is waiting (an automatic reply included): the runtime must write it even
     /// when the application is only reading.
     pub fn wants_write(&self) -> bool {
-        !self.transmit.is_empty() || self.pending_pong.is_some()
+        !self.transmit.is_empty() || self.pending_pong.is_some() || self.pending_ping
     }
 
     fn check_can_send(&self) -> Result<(), Error> {
@@ -1089,13 +1099,25 @@ impl Connection {
                 .ping_interval
                 .expect("ping timer runs only with an interval");
             self.ping_timer = Timer::At(now + interval);
-            self.pings_sent += 1;
-            let payload = self.pings_sent.to_be_bytes();
-            self.push_frame(true, false, OpCode::Ping, &payload, None);
+            // Like automatic pongs, heartbeats respect the output limit: a peer that never
+            // reads (and keeps the connection alive with unsolicited pongs) must not make
+            // pings pile up. The ping waits in one slot; its pong deadline runs from now.
+            if self.transmit.len() < self.config.max_pending_output {
+                self.push_heartbeat_ping();
+            } else {
+                self.pending_ping = true;
+            }
             if self.pong_timer == Timer::Off {
                 self.pong_timer = Timer::At(now + self.config.pong_timeout);
             }
         }
+    }
+
+    /// Queues a heartbeat ping carrying its sequence number.
+    fn push_heartbeat_ping(&mut self) {
+        self.pings_sent += 1;
+        let payload = self.pings_sent.to_be_bytes();
+        self.push_frame(true, false, OpCode::Ping, &payload, None);
     }
 }
 
