@@ -514,9 +514,17 @@ fn the_error_of_a_bad_compressed_message_does_not_depend_on_the_split() {
     let long = [b'a'; 1000];
     let cases = [
         // Bad UTF-8, then bad DEFLATE data: 1007 whatever the split.
-        (payload(&text_then_bad, true), 1 << 20, ProtocolError::InvalidUtf8),
+        (
+            payload(&text_then_bad, true),
+            1 << 20,
+            ProtocolError::InvalidUtf8,
+        ),
         // Bad UTF-8 in the first byte of a message that also passes the limit: 1007.
-        (payload(&bad_then_long, false), 100, ProtocolError::InvalidUtf8),
+        (
+            payload(&bad_then_long, false),
+            100,
+            ProtocolError::InvalidUtf8,
+        ),
         // Valid text over the limit, then bad data: 1009.
         (payload(&long, true), 100, ProtocolError::MessageTooLarge),
         // Valid text within the limit, then bad data: 1002.

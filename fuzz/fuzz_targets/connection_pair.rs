@@ -191,7 +191,8 @@ fn note_close_replies(ends: &mut [End; 2]) {
             if end.conn.config().auto_close && !end.close_sent {
                 end.close_sent = true;
                 end.writing = None;
-                end.closes.push_back(close.map(|(code, _)| (code, Vec::new())));
+                end.closes
+                    .push_back(close.map(|(code, _)| (code, Vec::new())));
             }
         }
     }
@@ -220,12 +221,14 @@ fn check_model(receiver: &mut End, sender: &mut End, exact: bool) {
 }
 
 fuzz_target!(|input: Input| {
-    let params = input.deflate.map(|(s_ctx, c_ctx, s_bits, c_bits)| DeflateParams {
-        server_no_context_takeover: s_ctx,
-        client_no_context_takeover: c_ctx,
-        server_max_window_bits: 8 + s_bits % 8,
-        client_max_window_bits: 8 + c_bits % 8,
-    });
+    let params = input
+        .deflate
+        .map(|(s_ctx, c_ctx, s_bits, c_bits)| DeflateParams {
+            server_no_context_takeover: s_ctx,
+            client_no_context_takeover: c_ctx,
+            server_max_window_bits: 8 + s_bits % 8,
+            client_max_window_bits: 8 + c_bits % 8,
+        });
     let new_end = |side: &Side, role| End {
         conn: Connection::with_deflate(role, config(side, role), params),
         log: Log::default(),
@@ -254,7 +257,13 @@ fuzz_target!(|input: Input| {
         // limit, `always` even past it; `None` for a command that may queue a large message.
         let mut allowance = [Some(Growth::default()); 2];
         match op {
-            Op::Send { client, text, data, compress, prepared } => {
+            Op::Send {
+                client,
+                text,
+                data,
+                compress,
+                prepared,
+            } => {
                 let i = usize::from(!client);
                 let end = &mut ends[i];
                 let message = if *text {
@@ -267,18 +276,33 @@ fuzz_target!(|input: Input| {
                     end.conn
                         .send_prepared(&PreparedMessage::new(message.clone(), Some(&deflate)))
                 } else {
-                    end.conn
-                        .send_with(message.clone(), SendOptions { compress: *compress })
+                    end.conn.send_with(
+                        message.clone(),
+                        SendOptions {
+                            compress: *compress,
+                        },
+                    )
                 };
                 if result.is_ok() {
-                    end.sent.push_back((message.kind(), message.as_bytes().to_vec()));
+                    end.sent
+                        .push_back((message.kind(), message.as_bytes().to_vec()));
                     allowance[i] = None;
                 }
             }
-            Op::Begin { client, text, compress } => {
+            Op::Begin {
+                client,
+                text,
+                compress,
+            } => {
                 let end = &mut ends[usize::from(!client)];
-                let kind = if *text { MessageKind::Text } else { MessageKind::Binary };
-                let options = SendOptions { compress: *compress };
+                let kind = if *text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                let options = SendOptions {
+                    compress: *compress,
+                };
                 if end.conn.begin_message_with(kind, options).is_ok() {
                     end.writing = Some((kind, Vec::new()));
                 }
@@ -321,24 +345,35 @@ fuzz_target!(|input: Input| {
                     allowance[i] = Some(Growth::room(MAX_CONTROL_FRAME));
                 }
             }
-            Op::Close { client, code, reason } => {
+            Op::Close {
+                client,
+                code,
+                reason,
+            } => {
                 let i = usize::from(!client);
                 let end = &mut ends[i];
                 if end.conn.close(CloseCode(*code), reason).is_ok() {
                     end.close_sent = true;
                     end.writing = None;
-                    end.closes.push_back(Some((*code, reason.as_bytes().to_vec())));
+                    end.closes
+                        .push_back(Some((*code, reason.as_bytes().to_vec())));
                     allowance[i] = Some(Growth::always(MAX_CONTROL_FRAME));
                 }
             }
-            Op::Transfer { from_client, budget, seed } => {
+            Op::Transfer {
+                from_client,
+                budget,
+                seed,
+            } => {
                 let from = usize::from(!from_client);
                 let mut chunker = Chunker::new(u64::from(*seed));
                 let mut budget = usize::from(*budget);
                 let [a, b] = &mut ends;
                 let (src, dst) = if from == 0 { (a, b) } else { (b, a) };
                 while budget > 0 {
-                    let Some(out) = src.conn.poll_transmit() else { break };
+                    let Some(out) = src.conn.poll_transmit() else {
+                        break;
+                    };
                     let n = out.chunk().len().min(chunker.next_len()).min(budget);
                     dst.conn.receive(&out.chunk()[..n]);
                     out.advance(n);
@@ -369,7 +404,11 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::ReadMode { client, streaming } => {
-                let mode = if *streaming { ReadMode::Streaming } else { ReadMode::Whole };
+                let mode = if *streaming {
+                    ReadMode::Streaming
+                } else {
+                    ReadMode::Whole
+                };
                 ends[usize::from(!client)].conn.set_read_mode(mode);
             }
             Op::Inject { client, bytes } => {

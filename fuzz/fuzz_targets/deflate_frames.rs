@@ -93,9 +93,8 @@ fn deflate(data: &[u8], level: u8, window: u8) -> Vec<u8> {
 
 fn bomb(which: u8) -> &'static [u8] {
     static BOMBS: OnceLock<[Vec<u8>; 3]> = OnceLock::new();
-    let bombs = BOMBS.get_or_init(|| {
-        [64 << 10, 1 << 20, 4 << 20].map(|n: usize| deflate(&vec![0; n], 9, 6))
-    });
+    let bombs = BOMBS
+        .get_or_init(|| [64 << 10, 1 << 20, 4 << 20].map(|n: usize| deflate(&vec![0; n], 9, 6)));
     &bombs[usize::from(which % 3)]
 }
 
@@ -132,7 +131,11 @@ enum Expect {
 }
 
 fuzz_target!(|input: Input| {
-    let role = if input.client { Role::Client } else { Role::Server };
+    let role = if input.client {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let config = Config {
         max_frame_size: limit(input.max_frame),
         max_message_size: limit(input.max_message),
@@ -158,7 +161,17 @@ fuzz_target!(|input: Input| {
             break;
         }
         match item {
-            Item::Message { text, compress, level, window, body, cuts, corrupt, ping, mask: key } => {
+            Item::Message {
+                text,
+                compress,
+                level,
+                window,
+                body,
+                cuts,
+                corrupt,
+                ping,
+                mask: key,
+            } => {
                 let plain: &[u8] = match body {
                     Body::Bytes(b) => b,
                     Body::Text(s) => s.as_bytes(),
@@ -185,9 +198,9 @@ fuzz_target!(|input: Input| {
                     rest = &rest[n..];
                 }
                 fragments.push(rest);
-                let ping_after = ping.as_ref().map(|(k, p)| {
-                    (usize::from(*k) % fragments.len(), &p[..p.len().min(125)])
-                });
+                let ping_after = ping
+                    .as_ref()
+                    .map(|(k, p)| (usize::from(*k) % fragments.len(), &p[..p.len().min(125)]));
                 let last = fragments.len() - 1;
                 for (i, fragment) in fragments.iter().enumerate() {
                     let opcode = match (i, text) {
@@ -226,7 +239,11 @@ fuzz_target!(|input: Input| {
                 });
                 match content {
                     Ok(c) => {
-                        let kind = if *text { MessageKind::Text } else { MessageKind::Binary };
+                        let kind = if *text {
+                            MessageKind::Text
+                        } else {
+                            MessageKind::Binary
+                        };
                         match ping_after {
                             Some((after, p)) if after < last => {
                                 expect.push(Expect::Rec(Rec::Ping(p.to_vec())));
@@ -247,7 +264,11 @@ fuzz_target!(|input: Input| {
                     }
                 }
             }
-            Item::Control { opcode, payload, mask: key } => {
+            Item::Control {
+                opcode,
+                payload,
+                mask: key,
+            } => {
                 let opcode = 8 + opcode % 3;
                 let payload = &payload[..payload.len().min(130)];
                 wire.extend(encode_frame(true, false, opcode, payload, mask(*key)));
@@ -278,7 +299,13 @@ fuzz_target!(|input: Input| {
                     }
                 }
             }
-            Item::Raw { fin, rsv1, opcode, payload, mask: key } => {
+            Item::Raw {
+                fin,
+                rsv1,
+                opcode,
+                payload,
+                mask: key,
+            } => {
                 wire.extend(encode_frame(*fin, *rsv1, *opcode, payload, mask(*key)));
                 predicting = false;
             }
@@ -286,7 +313,10 @@ fuzz_target!(|input: Input| {
     }
 
     let mut logs = Vec::new();
-    for (mode, seed) in [(ReadMode::Whole, input.chunk_seed), (ReadMode::Streaming, !input.chunk_seed)] {
+    for (mode, seed) in [
+        (ReadMode::Whole, input.chunk_seed),
+        (ReadMode::Streaming, !input.chunk_seed),
+    ] {
         let mut conn = Connection::with_deflate(role, config.clone(), Some(params));
         conn.set_read_mode(mode);
         let mut log = Log::default();
@@ -300,7 +330,11 @@ fuzz_target!(|input: Input| {
         conn.receive_eof();
         log.drain(&mut conn);
         let output = take_output(&mut conn, &mut Chunker::new(1));
-        let peer = if input.client { Role::Server } else { Role::Client };
+        let peer = if input.client {
+            Role::Server
+        } else {
+            Role::Client
+        };
         peer_accepts(peer, Some(params), &output);
         logs.push(log.recs);
     }

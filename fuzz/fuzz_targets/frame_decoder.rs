@@ -35,14 +35,21 @@ fn run(role: Role, config: &Config, mode: ReadMode, pieces: &[&[u8]], seed: u64)
         // more than one pong and one close frame.
         let pending = conn.buffer_stats().output_pending;
         assert!(
-            pending <= config.max_pending_output.saturating_add(2 * MAX_CONTROL_FRAME),
+            pending
+                <= config
+                    .max_pending_output
+                    .saturating_add(2 * MAX_CONTROL_FRAME),
             "output {pending} over limit {}",
             config.max_pending_output
         );
     }
     conn.receive_eof();
     log.drain(&mut conn);
-    assert!(log.done, "end of stream must end the connection: {:?}", log.recs);
+    assert!(
+        log.done,
+        "end of stream must end the connection: {:?}",
+        log.recs
+    );
     let output = take_output(&mut conn, &mut Chunker::new(seed));
     Run { log, output }
 }
@@ -51,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((head, wire)) = data.split_first_chunk::<7>() else {
         return;
     };
-    let role = if head[0] & 1 != 0 { Role::Client } else { Role::Server };
+    let role = if head[0] & 1 != 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let config = Config {
         max_frame_size: limit(head[1]),
         max_message_size: limit(head[2]),
@@ -70,10 +81,19 @@ fuzz_target!(|data: &[u8]| {
     let pieces = Chunker::new(seed ^ 0xABCD).split(wire);
     let streamed = run(role, &config, ReadMode::Streaming, &pieces, seed);
 
-    assert_eq!(whole.log.recs, chunked.log.recs, "chunking changed the events");
-    assert_eq!(whole.log.recs, streamed.log.recs, "streaming changed the events");
+    assert_eq!(
+        whole.log.recs, chunked.log.recs,
+        "chunking changed the events"
+    );
+    assert_eq!(
+        whole.log.recs, streamed.log.recs,
+        "streaming changed the events"
+    );
     assert_eq!(whole.output, chunked.output, "chunking changed the output");
-    assert_eq!(whole.output, streamed.output, "streaming changed the output");
+    assert_eq!(
+        whole.output, streamed.output,
+        "streaming changed the output"
+    );
 
     let peer = match role {
         Role::Client => Role::Server,

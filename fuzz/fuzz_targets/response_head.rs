@@ -134,7 +134,9 @@ fuzz_target!(|data: &[u8]| {
     // Accepted: the server proved it read our key, and chose only what we offered.
     let accept = connected.response.header("Sec-WebSocket-Accept").unwrap();
     assert_eq!(
-        std::str::from_utf8(accept).unwrap().trim_matches([' ', '\t']),
+        std::str::from_utf8(accept)
+            .unwrap()
+            .trim_matches([' ', '\t']),
         accept_key(handshake.key())
     );
     assert_eq!(connected.response.status, 101);

@@ -126,7 +126,8 @@ impl Log {
                     if m.kind() == MessageKind::Text {
                         assert!(std::str::from_utf8(m.as_bytes()).is_ok());
                     }
-                    self.recs.push(Rec::Message(m.kind(), m.as_bytes().to_vec()));
+                    self.recs
+                        .push(Rec::Message(m.kind(), m.as_bytes().to_vec()));
                 }
                 Event::MessageStart(kind) => {
                     assert!(self.streaming.is_none(), "message start inside a stream");
@@ -140,7 +141,10 @@ impl Log {
                 Event::MessageEnd => {
                     let (kind, data) = self.streaming.take().expect("end outside a stream");
                     if kind == MessageKind::Text {
-                        assert!(std::str::from_utf8(&data).is_ok(), "streamed text not UTF-8");
+                        assert!(
+                            std::str::from_utf8(&data).is_ok(),
+                            "streamed text not UTF-8"
+                        );
                     }
                     self.recs.push(Rec::Message(kind, data));
                 }
