@@ -950,11 +950,11 @@ impl Connection {
     /// The output waiting for the transport, or `None` when there is none. Write it (vectored),
     /// then [`advance`](Buf::advance) it by what was written; the rest stays queued.
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
-        if self.pending_pong.is_some() && self.transmit.len() < self.config.max_pending_output {
+        if self.pending_pong.is_some() && self.output_has_room() {
             let payload = self.pending_pong.take().expect("checked");
             self.push_frame(true, false, OpCode::Pong, &payload, None);
         }
-        if self.pending_ping && self.transmit.len() < self.config.max_pending_output {
+        if self.pending_ping && self.output_has_room() {
             self.pending_ping = false;
             self.push_heartbeat_ping();
         }
@@ -978,11 +978,18 @@ impl Connection {
     }
 
     fn check_output_room(&self) -> Result<(), Error> {
-        if self.transmit.len() >= self.config.max_pending_output {
-            Err(Error::OutputFull)
-        } else {
+        if self.output_has_room() {
             Ok(())
+        } else {
+            Err(Error::OutputFull)
         }
+    }
+
+    /// Whether more output may be queued: the output is under `max_pending_output`, or empty.
+    /// An empty output always has room, so that any limit, 0 included, lets one message (or
+    /// one waiting pong or ping) through at a time rather than none ever.
+    fn output_has_room(&self) -> bool {
+        self.transmit.is_empty() || self.transmit.len() < self.config.max_pending_output
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
@@ -996,7 +1003,7 @@ impl Connection {
     }
 
     fn queue_auto_pong(&mut self, payload: Bytes) {
-        if self.transmit.len() < self.config.max_pending_output {
+        if self.output_has_room() {
             self.push_frame(true, false, OpCode::Pong, &payload, None);
         } else {
             self.pending_pong = Some(payload);
@@ -1102,7 +1109,7 @@ impl Connection {
             // Like automatic pongs, heartbeats respect the output limit: a peer that never
             // reads (and keeps the connection alive with unsolicited pongs) must not make
             // pings pile up. The ping waits in one slot; its pong deadline runs from now.
-            if self.transmit.len() < self.config.max_pending_output {
+            if self.output_has_room() {
                 self.push_heartbeat_ping();
             } else {
                 self.pending_ping = true;

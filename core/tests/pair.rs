@@ -373,3 +373,47 @@ fn heartbeats_respect_the_output_limit() {
         Err(Error::Timeout(TimeoutKind::Heartbeat))
     );
 }
+
+/// Found while writing the ping-flood security test: with `max_pending_output` at 0 a waiting
+/// pong could never leave (its slot waited for the output to be under 0 bytes), so
+/// `wants_write` stayed true while `poll_transmit` had nothing, a busy loop for a runtime; and
+/// `send` was refused even with nothing waiting, against the documented "a single message
+/// larger than the limit is still accepted when nothing else waits".
+#[test]
+fn a_zero_output_limit_still_lets_one_frame_through_at_a_time() {
+    let config = Config {
+        max_pending_output: 0,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config);
+    p.client.send(Message::text("one")).unwrap();
+    assert_eq!(p.client.send(Message::text("two")), Err(Error::OutputFull));
+    p.client_to_server();
+    assert!(!p.client.wants_write());
+    p.client.send(Message::text("two")).unwrap();
+    p.client_to_server();
+    assert_eq!(
+        ok_events(&mut p.server),
+        [
+            Event::Message(Message::text("one")),
+            Event::Message(Message::text("two"))
+        ]
+    );
+    // Pings: the first pong goes out at once, later ones wait in the slot and leave when the
+    // output is empty again, and then nothing is left to write.
+    p.client.ping(b"a").unwrap();
+    p.client_to_server();
+    p.client.ping(b"b").unwrap();
+    p.client_to_server();
+    assert_eq!(ok_events(&mut p.server).len(), 2);
+    let out = take_output(&mut p.server);
+    assert!(!p.server.wants_write());
+    p.client.receive(&out);
+    assert_eq!(
+        ok_events(&mut p.client),
+        [
+            Event::Pong(Bytes::from_static(b"a")),
+            Event::Pong(Bytes::from_static(b"b"))
+        ]
+    );
+}
