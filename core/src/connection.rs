@@ -675,6 +675,10 @@ impl Connection {
             }
             valid?;
             if message.streaming && produced > 0 {
+                // The step's buffer has room for INFLATE_CHUNK bytes; hand out only what was
+                // inflated, or a piece of a few bytes would hold 32 KiB for as long as the
+                // application keeps it (a peer trickling its input makes many such pieces).
+                piece.shrink_to_fit();
                 self.frame = Some(frame);
                 return Ok(Step::Event(Event::MessageData(Bytes::from(piece))));
             }
