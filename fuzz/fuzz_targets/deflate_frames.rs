@@ -98,25 +98,30 @@ fn bomb(which: u8) -> &'static [u8] {
     &bombs[usize::from(which % 3)]
 }
 
-/// The reference inflate: the whole payload and the tail through a fresh zlib stream. Stops at
-/// the end of the DEFLATE stream, as the engine ignores what follows it. `Err(())` on bad data
-/// or once the output passes `max`.
-fn inflate(payload: &[u8], max: usize) -> Result<Vec<u8>, ()> {
-    let mut d = Decompress::new(false);
+/// The reference inflate: the whole payload and the tail through zlib. `d` is fresh for every
+/// message without context takeover, and carried over otherwise (reset after a stream that
+/// ended, as the engine does). Stops at the end of the DEFLATE stream, as the engine ignores
+/// what follows it. `Err(())` on bad data or once the output passes `max`.
+fn inflate(d: &mut Decompress, payload: &[u8], max: usize) -> Result<Vec<u8>, ()> {
     let input = [payload, &TAIL[..]].concat();
+    let start = d.total_in();
     let mut out = Vec::new();
     loop {
         if out.len() > max {
             return Err(());
         }
         out.reserve(32 << 10);
-        let consumed = d.total_in() as usize;
+        let consumed = (d.total_in() - start) as usize;
         let before = out.len();
         let status = d
             .decompress_vec(&input[consumed..], &mut out, FlushDecompress::Sync)
             .map_err(|_| ())?;
-        let stuck = d.total_in() as usize == consumed && out.len() == before;
-        if status == Status::StreamEnd || stuck {
+        if status == Status::StreamEnd {
+            d.reset(false);
+            break;
+        }
+        let stuck = (d.total_in() - start) as usize == consumed && out.len() == before;
+        if stuck {
             break;
         }
     }
@@ -156,6 +161,8 @@ fuzz_target!(|input: Input| {
     let mut expect = Vec::new();
     // The model predicts until the first raw frame or the first failure.
     let mut predicting = true;
+    // The reference inflater, carried between messages with context takeover.
+    let mut reference = Decompress::new(false);
     for item in &input.items {
         if wire.len() > 1 << 20 {
             break;
@@ -226,7 +233,10 @@ fuzz_target!(|input: Input| {
                 let content = if too_big_frame || too_many || wire_too_big {
                     Err(())
                 } else if compressed {
-                    inflate(&payload, config.max_message_size)
+                    if input.peer_no_context {
+                        reference = Decompress::new(false);
+                    }
+                    inflate(&mut reference, &payload, config.max_message_size)
                 } else {
                     Ok(payload.clone())
                 };

@@ -208,6 +208,8 @@ pub fn take_output(conn: &mut Connection, chunker: &mut Chunker) -> Vec<u8> {
         assert_eq!(transmit.remaining(), before - n);
     }
     assert_eq!(conn.buffer_stats().output_pending, 0);
+    // Nothing may claim to wait once the output is drained, or a runtime would spin.
+    assert!(!conn.wants_write(), "wants_write with nothing to transmit");
     out
 }
 
