@@ -49,6 +49,11 @@ use crate::rng::Rng;
 use crate::transmit::Transmit;
 use crate::utf8::Utf8Validator;
 
+/// Received payloads shorter than this are copied out of the read buffer rather than shared
+/// with it (see `Connection::take_payload`): below it, a copy costs less than the memory a
+/// shared view can pin.
+const SHARE_THRESHOLD: usize = 1024;
+
 /// Which end of the connection this is. Clients mask what they send; servers must not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -562,7 +567,7 @@ impl Connection {
             if complete && fin {
                 finish_text(message)?;
             }
-            let piece = self.read_buf.split_to(frame.ready).freeze();
+            let piece = self.take_payload(frame.ready);
             frame.remaining -= frame.ready as u64;
             frame.ready = 0;
             if complete {
@@ -584,7 +589,7 @@ impl Connection {
         }
 
         // Whole mode. A message of one frame stays in the read buffer until complete and is
-        // then split off without a copy; the frames of a fragmented message move to the
+        // then split off (without a copy when it is large); the frames of a fragmented message move to the
         // assembly buffer as they arrive, so the read buffer never holds more than a read.
         let sole_frame = fin && message.fragments == 1;
         if !sole_frame {
@@ -606,7 +611,7 @@ impl Connection {
         finish_text(message)?;
         let mut message = self.message.take().expect("present");
         let payload = if sole_frame {
-            self.read_buf.split_to(frame.ready).freeze()
+            self.take_payload(frame.ready)
         } else {
             Bytes::from(std::mem::take(&mut message.assembled))
         };
@@ -615,6 +620,24 @@ impl Connection {
             MessageKind::Binary => Message::Binary(payload),
         };
         Ok(Step::Event(Event::Message(message)))
+    }
+
+    /// Takes the first `len` bytes of the read buffer for the application.
+    ///
+    /// A large payload is split out without a copy. A `Bytes` split out of the read buffer
+    /// keeps the buffer's whole allocation alive, though, so a small payload is copied
+    /// instead: otherwise a peer sending tiny messages (or trickling a streamed one) would make
+    /// each byte the application keeps hold a whole read buffer, thousands of times its size
+    /// for one-byte messages read with the usual 4 KiB reads. Payloads that are shared are at
+    /// least half of what is left of the buffer, so they pin at most about twice their size.
+    fn take_payload(&mut self, len: usize) -> Bytes {
+        if len >= SHARE_THRESHOLD && 2 * len >= self.read_buf.capacity() {
+            self.read_buf.split_to(len).freeze()
+        } else {
+            let payload = Bytes::copy_from_slice(&self.read_buf[..len]);
+            self.read_buf.advance(len);
+            payload
+        }
     }
 
     /// The data path of a compressed message: inflate what has arrived, at most

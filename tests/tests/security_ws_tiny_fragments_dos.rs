@@ -171,3 +171,57 @@ fn streaming_keeps_nothing_per_fragment() {
     assert_eq!(pieces, 1 + 200 * 1024);
     assert!(usage.peak < 4 * batch.len(), "{usage:?}");
 }
+
+/// Reads as a runtime does them: reserve 4 KiB in the connection's buffer, read what arrived.
+fn read(conn: &mut Connection, bytes: &[u8]) {
+    let buf = conn.read_buf();
+    buf.reserve(4096);
+    buf.extend_from_slice(bytes);
+}
+
+#[test]
+fn tiny_messages_kept_by_the_application_cost_what_they_carry() {
+    // The "data chunks" half of the advisory: a thousand one-byte messages, each in its own
+    // read, kept by the application (a queue of messages bounded by their size, say). Each
+    // used to be a view into its own 4 KiB read buffer: 4 MB held for 1,000 bytes.
+    for mode in [ReadMode::Whole, ReadMode::Streaming] {
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.set_read_mode(mode);
+        let message = frame(Role::Server, 0x82, b"x");
+        let (kept, usage) = measure(|| {
+            let mut kept = Vec::with_capacity(1000);
+            for _ in 0..1000 {
+                read(&mut server, &message);
+                while let Some(event) = server.poll_event().unwrap() {
+                    match event {
+                        Event::Message(m) => kept.push(m.into_bytes()),
+                        Event::MessageData(piece) => kept.push(piece),
+                        _ => {}
+                    }
+                }
+            }
+            kept
+        });
+        assert_eq!(kept.len(), 1000);
+        assert!(kept.iter().all(|b| b[..] == b"x"[..]));
+        // The handles' vector, a small allocation per message and one read buffer.
+        assert!(
+            usage.retained < 1000 * 64 + 32 * 1000 + 3 * 4096,
+            "{mode:?}: {usage:?}"
+        );
+    }
+}
+
+#[test]
+fn a_large_message_is_still_handed_over_without_a_copy() {
+    // The other side of the trade: a large single-frame message is split out of the read
+    // buffer, not copied, so receiving it allocates nothing once its bytes are in.
+    let mut server = Connection::new(Role::Server, Config::default());
+    read(&mut server, &frame(Role::Server, 0x82, &vec![7; 1 << 20]));
+    let (event, usage) = measure(|| server.poll_event());
+    let Ok(Some(Event::Message(m))) = event else {
+        panic!("{event:?}");
+    };
+    assert_eq!(m.len(), 1 << 20);
+    assert!(usage.total < 1024, "{usage:?}");
+}
