@@ -5,6 +5,9 @@
 //! The async runtimes are driven with `block_on` from plain threads, one thread per side of a
 //! connection (and per half after a split), which keeps the cases free of runtime details.
 
+pub mod security;
+pub use security::*;
+
 use std::net::TcpListener as StdListener;
 use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
