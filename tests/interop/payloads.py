@@ -40,3 +40,17 @@ def binary_payload(length: int) -> bytes:
     for i in range(half, length):
         out[i] = i % 251
     return bytes(out)
+
+
+# Messages of this many bytes or more are also sent in fragments of FRAGMENT bytes.
+FRAGMENT_FROM = 65536
+FRAGMENT = 16 << 10
+
+
+def fragments(message):
+    """`message` cut into FRAGMENT-byte pieces for websockets' `send(pieces, text=...)`.
+
+    Text is cut as UTF-8 bytes, wherever the cut falls: a code point split across two frames
+    is valid (only the whole message must be UTF-8), and a receiver has to cope with it."""
+    data = message.encode() if isinstance(message, str) else message
+    return [data[i:i + FRAGMENT] for i in range(0, len(data), FRAGMENT)]

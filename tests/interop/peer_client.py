@@ -3,7 +3,8 @@
     peer_client.py --url ws://... [--compression on|off] [--protocol chat] [--peer-closes]
 
 Checks, printing one line each and exiting 1 at the first mismatch: the subprotocol and
-compression negotiated; text and binary echoes of every size in payloads.SIZES, byte for byte;
+compression negotiated; text and binary echoes of every size in payloads.SIZES, byte for byte,
+the larger ones also sent in fragments (text cut inside code points);
 a ping from our side answered with its pong; then either our close (4001 and a reason) answered
 with the same code, or (--peer-closes) the server's own close, 4002 and a reason, asked for
 with the text `close 4002 <reason>`.
@@ -16,7 +17,7 @@ import sys
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from payloads import MAX_SIZE, SIZES, binary_payload, text_payload
+from payloads import FRAGMENT_FROM, MAX_SIZE, SIZES, binary_payload, fragments, text_payload
 
 TIMEOUT = 10
 
@@ -55,12 +56,17 @@ async def run(args: argparse.Namespace) -> None:
 
         for size in SIZES:
             for payload in (text_payload(size), binary_payload(size)):
-                await ws.send(payload)
-                echo = await asyncio.wait_for(ws.recv(), TIMEOUT)
                 kind = type(payload).__name__
-                expect(type(echo) is type(payload), f"echo of {kind} {size}: got {type(echo).__name__}")
-                expect(echo == payload, f"echo of {kind} {size}: {len(echo)} different bytes")
-            print(f"ok echo text+binary {size}")
+                ways = [("whole", payload)]
+                if size >= FRAGMENT_FROM:
+                    ways.append(("fragmented", fragments(payload)))
+                for how, sent in ways:
+                    await ws.send(sent, text=isinstance(payload, str))
+                    echo = await asyncio.wait_for(ws.recv(), TIMEOUT)
+                    expect(type(echo) is type(payload),
+                           f"echo of {how} {kind} {size}: got {type(echo).__name__}")
+                    expect(echo == payload, f"echo of {how} {kind} {size}: {len(echo)} different bytes")
+            print(f"ok echo text+binary {size}" + (" whole and fragmented" if size >= FRAGMENT_FROM else ""))
 
         pong = await ws.ping(b"py-ping")
         latency = await asyncio.wait_for(pong, TIMEOUT)

@@ -3,8 +3,10 @@
     peer_server.py [--compression on|off]
 
 Serves on 127.0.0.1, port 0, until killed. Supports the subprotocol `chat` (without requiring
-it), pings every client as soon as it connects, echoes every message, and closes itself, with
-that code and reason, on a text message `close <code> <reason>`. Stdout, one line per event:
+it), pings every client as soon as it connects, echoes every message (those of 64 KiB and more
+in 16 KiB fragments, text cut inside code points, so that clients reassemble a real peer's
+continuation frames), and closes itself, with that code and reason, on a text message
+`close <code> <reason>`. Stdout, one line per event:
 
     ws://127.0.0.1:PORT/                          first line
     open <id> protocol=<name|-> compressed=<yes|no>
@@ -19,7 +21,7 @@ import itertools
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from payloads import MAX_SIZE
+from payloads import FRAGMENT_FROM, MAX_SIZE, fragments
 
 TIMEOUT = 10
 ids = itertools.count(1)
@@ -53,7 +55,11 @@ async def handler(ws) -> None:
                 code, _, reason = message[len("close "):].partition(" ")
                 await ws.close(int(code), reason)
                 break
-            await ws.send(message)
+            size = len(message.encode()) if isinstance(message, str) else len(message)
+            if size >= FRAGMENT_FROM:
+                await ws.send(fragments(message), text=isinstance(message, str))
+            else:
+                await ws.send(message)
     except ConnectionClosed:
         pass
     await watcher
