@@ -61,7 +61,7 @@ async function echoChecks(context, pageUrl, name, wsUrl) {
     for (const r of await page.evaluate(([url, sizes]) => window.echoAll(url, sizes), [wsUrl, SIZES])) {
       report(`chromium→${name} ${r.name}`, r.ok, r.detail);
     }
-    const r = await page.evaluate(([url]) => window.serverCloses(url, 4003, "wsio says bye"), [wsUrl]);
+    const r = await page.evaluate(([url]) => window.serverCloses(url, 4003, "wsio says bye ✓"), [wsUrl]);
     report(`chromium→${name} ${r.name}`, r.ok, r.detail);
   } catch (e) {
     report(`chromium→${name} echo page`, false, e.message);

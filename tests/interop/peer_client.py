@@ -73,7 +73,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"ok pong after {latency * 1000:.1f} ms")
 
         if args.peer_closes:
-            reason = "wsio server says bye"
+            reason = "wsio server says bye ✓"
             await ws.send(f"close 4002 {reason}")
             try:
                 got = await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -85,7 +85,7 @@ async def run(args: argparse.Namespace) -> None:
                    f"server's close: expected 4002 {reason!r}, got {rcvd}")
             print(f"ok server closed {rcvd.code} {rcvd.reason!r}")
         else:
-            await ws.close(4001, "python says bye")
+            await ws.close(4001, "python says bye ✓")
             rcvd = ws.protocol.close_rcvd
             expect(rcvd is not None and rcvd.code == 4001,
                    f"close reply: expected 4001, got {rcvd}")

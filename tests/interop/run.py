@@ -51,7 +51,7 @@ class Peer:
         self.lines = []
         self.changed = threading.Condition()
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
             stdin=subprocess.DEVNULL,
         )
         Peer.started.append(self)
@@ -130,7 +130,7 @@ def indent(text):
 def run(argv, cwd=HERE):
     """Runs a peer to completion; a non-zero exit is a mismatch carrying its output."""
     try:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, encoding="utf-8", errors="replace", timeout=RUN_TIMEOUT,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         raise Mismatch(f"{Path(argv[0]).name} did not finish in {RUN_TIMEOUT}s") from e
@@ -152,7 +152,7 @@ def build():
            "--bin", "interop-server", "--bin", "interop-client", "--example", "chat",
            "--message-format", "json-render-diagnostics"]
     started = time.monotonic()
-    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, encoding="utf-8", errors="replace")
     if done.returncode != 0:
         sys.exit(f"cargo build failed ({done.returncode})")
     paths = {}
@@ -187,19 +187,21 @@ def main():
                 run([PYTHON, "peer_client.py", "--url", url, "--compression", "on",
                      "--protocol", "chat"])
                 server.expect(f"open {n} protocol=chat compressed=yes")
-                server.expect(f"closed {n} 4001 python says bye")
+                server.expect(f"pong {n} ok")
+                server.expect(f"closed {n} 4001 python says bye ✓")
 
             def plain(server=server, url=url, rt=rt):
                 n = conn_id(rt)
                 run([PYTHON, "peer_client.py", "--url", url, "--compression", "off",
                      "--peer-closes"])
                 server.expect(f"open {n} protocol=- compressed=no")
+                server.expect(f"pong {n} ok")
                 # What the server printed is the close Python sent back: the same code.
                 server.wait(lambda line: line.startswith(f"closed {n} 4002"), "Python's close reply")
 
-            suite.check(f"python client → {rt} server: deflate, subprotocol, echoes, ping, close 4001",
+            suite.check(f"python client → {rt} server: deflate, subprotocol, echoes, pings, close 4001",
                         compressed, server)
-            suite.check(f"python client → {rt} server: no deflate, echoes, ping, server closes 4002",
+            suite.check(f"python client → {rt} server: no deflate, echoes, pings, server closes 4002",
                         plain, server)
 
         # 2. Our clients -> Python servers.
@@ -220,13 +222,13 @@ def main():
         for rt in RUNTIMES:
             suite.check(f"{rt} client → python server: deflate, subprotocol, echoes, pings, close 4000",
                         ours_against(rt, py_on, ["--compress", "--protocol", "chat"],
-                                     "protocol=chat compressed=yes", "4000 wsio says bye"), py_on)
+                                     "protocol=chat compressed=yes", "4000 wsio says bye ✓"), py_on)
             suite.check(f"{rt} client → python server: no deflate, echoes, pings, server closes 4002",
                         ours_against(rt, py_on, ["--peer-closes"],
                                      "protocol=- compressed=no", "4002"), py_on)
             suite.check(f"{rt} client → python server without deflate: offer declined, echoes",
                         ours_against(rt, py_off, ["--compress", "--expect-compressed", "no"],
-                                     "protocol=- compressed=no", "4000 wsio says bye"), py_off)
+                                     "protocol=- compressed=no", "4000 wsio says bye ✓"), py_off)
 
         # 3. Chromium -> our tokio and smol servers, and the chat example.
         chat = Peer("chat example", [chat_bin, "127.0.0.1:0"], cwd=ROOT)
@@ -236,7 +238,7 @@ def main():
         for rt in browser_ids:
             argv += ["--echo", f"{rt}={ours[rt].first}"]
         browser = subprocess.Popen(argv, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, stdin=subprocess.DEVNULL)
+                                   encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL)
         # A browser that hangs must not hang the suite.
         watchdog = threading.Timer(BROWSER_TIMEOUT, browser.kill)
         watchdog.start()
@@ -263,11 +265,13 @@ def main():
 
             def seen(server=server, first=first, second=second):
                 server.expect(f"open {first} protocol=chat compressed=yes")
-                server.expect(f"closed {first} 4001 bye from chromium")
+                server.expect(f"pong {first} ok")
+                server.expect(f"closed {first} 4001 bye from chromium ✓")
                 server.expect(f"open {second} protocol=- compressed=yes")
-                server.expect(f"closed {second} 4003 wsio says bye")
+                server.expect(f"closed {second} 4003 wsio says bye ✓")
 
-            suite.check(f"{rt} server saw chromium's deflate, subprotocol and both closes", seen, server)
+            suite.check(f"{rt} server saw chromium's deflate, subprotocol, pong and both closes",
+                        seen, server)
     except Mismatch as e:
         # A peer that did not start: nothing after it can run.
         suite.count(False)

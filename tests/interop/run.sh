@@ -8,4 +8,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/setup.sh"
+# Close reasons carry non-ASCII text; every Python involved speaks UTF-8 whatever the locale.
+export PYTHONUTF8=1
 exec "$here/.venv/bin/python" "$here/run.py" "$@"

@@ -208,7 +208,7 @@ fn run<R: Runtime>(args: &Args) -> Result<(), String> {
     }
 
     if args.peer_closes {
-        let reason = "peer says bye";
+        let reason = "peer says bye ✓";
         conn.send(Message::text(format!("close 4002 {reason}")))
             .map_err(|e| format!("send close request: {e}"))?;
         match conn.recv_within(WAIT) {
@@ -230,7 +230,7 @@ fn run<R: Runtime>(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("close after the peer's: {e}"))?;
         println!("ok peer closed 4002 {reason:?}");
     } else {
-        conn.close(CloseCode(4000), "wsio says bye")
+        conn.close(CloseCode(4000), "wsio says bye ✓")
             .map_err(|e| format!("close: {e}"))?;
         match conn.peer_close() {
             Some(Some(frame)) if frame.code == CloseCode(4000) => {

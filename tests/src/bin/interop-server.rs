@@ -4,7 +4,7 @@
 //! `interop-server --runtime std|tokio|smol [--addr 127.0.0.1:0]`
 //!
 //! Accepts any number of connections, one thread each, with compression on, the subprotocol
-//! `chat` supported and any origin allowed. It echoes every message byte for byte, except a
+//! `chat` supported and any origin allowed. It pings each peer once, as it connects, and echoes every message byte for byte, except a
 //! text message `close <code> <reason>`, which makes it start the closing handshake itself with
 //! that code and reason (so a peer can check a close that comes from our side).
 //!
@@ -13,6 +13,7 @@
 //! ```text
 //! ws://127.0.0.1:PORT/                       first line: the URL to connect to
 //! open <id> protocol=<name|-> compressed=<yes|no>
+//! pong <id> ok                               the peer answered the ping we sent on opening
 //! closed <id> <code> <reason>                the close frame the peer sent (reason may be empty)
 //! closed <id> nostatus                       the peer's close frame had no status code
 //! closed <id> none                           the connection ended without the peer's close frame
@@ -22,10 +23,14 @@
 use std::net::TcpListener;
 use std::thread;
 
+use bytes::Bytes;
 use wsio_core::handshake::CheckOrigin;
 use wsio_core::{CloseCode, Config, Message};
 use wsio_std::Upgrader;
 use wsio_tests::{Runtime, Smol, Std, Tokio};
+
+/// The payload of the ping sent to every peer as it connects.
+const PING: &[u8] = b"wsio-ping";
 
 const USAGE: &str = "usage: interop-server --runtime std|tokio|smol [--addr 127.0.0.1:0]";
 
@@ -110,6 +115,19 @@ fn session<R: Runtime>(id: u64, tcp: std::net::TcpStream, upgrader: &Upgrader) {
         protocol.as_deref().unwrap_or("-"),
         if conn.compressed() { "yes" } else { "no" }
     );
+    // Our own ping, answered by the peer's stack without its application's help; the handler
+    // runs while we read, so the answer is reported whatever the peer sends meanwhile.
+    let mut answered = false;
+    conn.set_pong_handler(Some(Box::new(move |payload: &Bytes| {
+        if !answered && payload.as_ref() == PING {
+            answered = true;
+            println!("pong {id} ok");
+        }
+    })));
+    if let Err(e) = conn.ping(PING) {
+        println!("error {id} ping: {e}");
+        return;
+    }
     while let Some(message) = conn.recv() {
         let result = match message {
             Ok(Message::Text(text)) if text.starts_with("close ") => {
