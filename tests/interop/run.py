@@ -4,12 +4,14 @@ Builds our peers once (tests/src/bin/interop-server.rs, interop-client.rs and th
 example), then:
 
 1. Python `websockets` as a client against our echo server on std, tokio and smol: compression
-   and subprotocol on, then compression off with the close coming from our side.
+   and subprotocol on, then compression off with the close coming from our side; large
+   messages whole and fragmented; pings both ways.
 2. Our client on std, tokio and smol against Python `websockets` servers (compression on and
-   off): subprotocol, compression offered and accepted or declined, the server's ping answered,
-   closes from either side.
-3. Headless Chromium (browser.mjs) against our tokio and smol echo servers, and two pages of
-   the chat example talking to each other, with screenshots.
+   off): subprotocol, compression offered and accepted or declined, fragmented echoes, pings
+   both ways, closes from either side.
+3. Headless Chromium (browser.mjs) against our echo servers on all three runtimes (the issue
+   asks for tokio and smol; std costs a second more), and two pages of the chat example
+   talking to each other, with screenshots.
 
 Each check is one line, `PASS <name>` or `FAIL <name>: <why>` (with the output of the peers
 involved), and the last line is `N passed, N failed`. A check passes only if both sides agree:
@@ -230,10 +232,10 @@ def main():
                         ours_against(rt, py_off, ["--compress", "--expect-compressed", "no"],
                                      "protocol=- compressed=no", "4000 wsio says bye ✓"), py_off)
 
-        # 3. Chromium -> our tokio and smol servers, and the chat example.
+        # 3. Chromium -> our servers, and the chat example.
         chat = Peer("chat example", [chat_bin, "127.0.0.1:0"], cwd=ROOT)
         chat_url = chat.first.removeprefix("chat on ").strip()
-        browser_ids = {rt: (conn_id(rt), conn_id(rt)) for rt in ("tokio", "smol")}
+        browser_ids = {rt: (conn_id(rt), conn_id(rt)) for rt in RUNTIMES}
         argv = ["node", str(HERE / "browser.mjs"), "--out", str(HERE / "out"), "--chat", chat_url]
         for rt in browser_ids:
             argv += ["--echo", f"{rt}={ours[rt].first}"]
