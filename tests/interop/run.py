@@ -145,12 +145,13 @@ def run(argv, cwd=HERE):
 def build():
     """Builds our peers, returning their paths.
 
-    The profile and features are those of `cargo test --workspace --all-features` (what
-    .ci/run runs first), so that after it nothing here needs compiling: cargo test already
-    built these binaries and examples with the same settings.
+    The profile and features are those of `cargo test --workspace --all-features --exclude
+    wsio-bench` (what .ci/run runs first), so that after it nothing here needs compiling: cargo
+    test already built these binaries and examples with the same settings, and the benchmark's
+    peer libraries stay out of the feature resolution.
     """
     print("building interop-server, interop-client and the chat example ...", flush=True)
-    cmd = ["cargo", "build", "--workspace", "--all-features", "--profile", "test",
+    cmd = ["cargo", "build", "--workspace", "--all-features", "--exclude", "wsio-bench", "--profile", "test",
            "--bin", "interop-server", "--bin", "interop-client", "--example", "chat",
            "--message-format", "json-render-diagnostics"]
     started = time.monotonic()
