@@ -188,13 +188,14 @@ fn note_close_replies(ends: &mut [End; 2]) {
             Rec::Close(c) => Some(c.clone()),
             _ => None,
         });
-        if let Some(close) = echo {
-            if end.conn.config().auto_close && !end.close_sent {
-                end.close_sent = true;
-                end.writing = None;
-                end.closes
-                    .push_back(close.map(|(code, _)| (code, Vec::new())));
-            }
+        if let Some(close) = echo
+            && end.conn.config().auto_close
+            && !end.close_sent
+        {
+            end.close_sent = true;
+            end.writing = None;
+            end.closes
+                .push_back(close.map(|(code, _)| (code, Vec::new())));
         }
     }
 }

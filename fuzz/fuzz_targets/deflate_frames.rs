@@ -189,11 +189,11 @@ fuzz_target!(|input: Input| {
                     (_, true) => deflate(plain, *level, *window),
                     (_, false) => plain.to_vec(),
                 };
-                if let Some((at, xor)) = corrupt {
-                    if !payload.is_empty() {
-                        let at = usize::from(*at) % payload.len();
-                        payload[at] ^= xor;
-                    }
+                if let Some((at, xor)) = corrupt
+                    && !payload.is_empty()
+                {
+                    let at = usize::from(*at) % payload.len();
+                    payload[at] ^= xor;
                 }
                 let compressed = *compress || matches!(body, Body::Bomb(_));
                 // Fragments of the wire payload.
@@ -217,10 +217,10 @@ fuzz_target!(|input: Input| {
                     };
                     let rsv1 = i == 0 && compressed;
                     wire.extend(encode_frame(i == last, rsv1, opcode, fragment, mask(*key)));
-                    if let Some((after, p)) = ping_after {
-                        if after == i {
-                            wire.extend(encode_frame(true, false, 9, p, mask(*key)));
-                        }
+                    if let Some((after, p)) = ping_after
+                        && after == i
+                    {
+                        wire.extend(encode_frame(true, false, 9, p, mask(*key)));
                     }
                 }
                 if !predicting {
