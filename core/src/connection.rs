@@ -27,7 +27,8 @@
 //! Commands ([`send`](Connection::send), [`begin_message`](Connection::begin_message),
 //! [`ping`](Connection::ping), [`close`](Connection::close), ...) only queue output. Output leaves
 //! in the order it was queued; an automatic pong that finds the output over its limit waits in a
-//! single slot (a newer ping replaces it) and is queued by the next `poll_transmit`.
+//! single slot (a newer ping replaces it) and is queued by the next `poll_transmit`, and so does
+//! a heartbeat ping.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,11 @@ use crate::prepared::PreparedMessage;
 use crate::rng::Rng;
 use crate::transmit::Transmit;
 use crate::utf8::Utf8Validator;
+
+/// Received payloads shorter than this are copied out of the read buffer rather than shared
+/// with it (see `Connection::take_payload`): below it, a copy costs less than the memory a
+/// shared view can pin.
+const SHARE_THRESHOLD: usize = 1024;
 
 /// Which end of the connection this is. Clients mask what they send; servers must not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +247,9 @@ pub struct Connection {
     transmit: Transmit,
     /// An automatic pong that found the output full; a newer ping replaces it.
     pending_pong: Option<Bytes>,
+    /// A heartbeat ping that found the output full, queued by `poll_transmit` once there is
+    /// room: at most one waits, however long the peer leaves our output unread.
+    pending_ping: bool,
     outgoing: Option<OutMessage>,
 
     close_sent: bool,
@@ -301,6 +310,7 @@ impl Connection {
             message_end_due: false,
             transmit: Transmit::default(),
             pending_pong: None,
+            pending_ping: false,
             outgoing: None,
             close_sent: false,
             close_received: false,
@@ -525,11 +535,10 @@ impl Connection {
             return Ok(None);
         }
         self.read_buf.advance(header_len);
-        let mut payload = self.read_buf.split_to(len);
         if let Some(key) = h.mask {
-            apply_mask(&mut payload, key, 0);
+            apply_mask(&mut self.read_buf[..len], key, 0);
         }
-        let payload = payload.freeze();
+        let payload = self.take_payload(len);
         Ok(Some(match kind {
             MessageKind::Text => {
                 let text = Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -607,7 +616,7 @@ impl Connection {
             if complete && fin {
                 finish_text(message)?;
             }
-            let piece = self.read_buf.split_to(frame.ready).freeze();
+            let piece = self.take_payload(frame.ready);
             frame.remaining -= frame.ready as u64;
             frame.ready = 0;
             if complete {
@@ -629,7 +638,7 @@ impl Connection {
         }
 
         // Whole mode. A message of one frame stays in the read buffer until complete and is
-        // then split off without a copy; the frames of a fragmented message move to the
+        // then split off (without a copy when it is large); the frames of a fragmented message move to the
         // assembly buffer as they arrive, so the read buffer never holds more than a read.
         let sole_frame = fin && message.fragments == 1;
         if !sole_frame {
@@ -651,7 +660,7 @@ impl Connection {
         finish_text(message)?;
         let mut message = self.message.take().expect("present");
         let payload = if sole_frame {
-            self.read_buf.split_to(frame.ready).freeze()
+            self.take_payload(frame.ready)
         } else {
             Bytes::from(std::mem::take(&mut message.assembled))
         };
@@ -660,6 +669,24 @@ impl Connection {
             MessageKind::Binary => Message::Binary(payload),
         };
         Ok(Step::Event(Event::Message(message)))
+    }
+
+    /// Takes the first `len` bytes of the read buffer for the application.
+    ///
+    /// A large payload is split out without a copy. A `Bytes` split out of the read buffer
+    /// keeps the buffer's whole allocation alive, though, so a small payload is copied
+    /// instead: otherwise a peer sending tiny messages (or trickling a streamed one) would make
+    /// each byte the application keeps hold a whole read buffer, thousands of times its size
+    /// for one-byte messages read with the usual 4 KiB reads. Payloads that are shared are at
+    /// least half of what is left of the buffer, so they pin at most about twice their size.
+    fn take_payload(&mut self, len: usize) -> Bytes {
+        if len >= SHARE_THRESHOLD && 2 * len >= self.read_buf.capacity() {
+            self.read_buf.split_to(len).freeze()
+        } else {
+            let payload = Bytes::copy_from_slice(&self.read_buf[..len]);
+            self.read_buf.advance(len);
+            payload
+        }
     }
 
     /// The data path of a compressed message: inflate what has arrived, at most
@@ -697,7 +724,7 @@ impl Connection {
             let room = (max - message.inflated.min(max))
                 .saturating_add(1)
                 .min(INFLATE_CHUNK);
-            let (consumed, produced) = inflater.inflate(input, out, room)?;
+            let (consumed, produced, valid) = inflater.inflate(input, out, room);
             if frame_done {
                 message.tail_fed += consumed;
             } else {
@@ -706,14 +733,24 @@ impl Connection {
                 frame.remaining -= consumed as u64;
             }
             message.inflated += produced;
-            if message.inflated > max {
-                return Err(ProtocolError::MessageTooLarge);
-            }
+            // One inflate step may produce the bytes that several smaller steps would, so the
+            // checks run in the order of the inflated stream, whatever the step: UTF-8 (fails
+            // at the first bad byte) before the size (fails at byte `max + 1`) before the
+            // inflater's verdict (after all the output before the bad data). Then the error,
+            // and the close code, do not depend on how the transport split the input.
             if let Some(utf8) = &mut message.utf8 {
                 utf8.feed(&out[start..])
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
+            if message.inflated > max {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+            valid?;
             if message.streaming && produced > 0 {
+                // The step's buffer has room for INFLATE_CHUNK bytes; hand out only what was
+                // inflated, or a piece of a few bytes would hold 32 KiB for as long as the
+                // application keeps it (a peer trickling its input makes many such pieces).
+                piece.shrink_to_fit();
                 self.frame = Some(frame);
                 return Ok(Step::Event(Event::MessageData(Bytes::from(piece))));
             }
@@ -805,6 +842,7 @@ impl Connection {
     fn stop_heartbeat(&mut self) {
         self.ping_timer = Timer::Off;
         self.pong_timer = Timer::Off;
+        self.pending_ping = false;
     }
 
     // --------------------------------------------------------------- output
@@ -988,9 +1026,13 @@ impl Connection {
     /// The output waiting for the transport, or `None` when there is none. Write it (vectored),
     /// then [`advance`](Buf::advance) it by what was written; the rest stays queued.
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
-        if self.pending_pong.is_some() && self.transmit.len() < self.config.max_pending_output {
+        if self.pending_pong.is_some() && self.output_has_room() {
             let payload = self.pending_pong.take().expect("checked");
             self.push_frame(true, false, OpCode::Pong, &payload, None);
+        }
+        if self.pending_ping && self.output_has_room() {
+            self.pending_ping = false;
+            self.push_heartbeat_ping();
         }
         (!self.transmit.is_empty()).then_some(&mut self.transmit)
     }
@@ -998,7 +1040,7 @@ impl Connection {
     /// Whether output is waiting (an automatic reply included): the runtime must write it even
     /// when the application is only reading.
     pub fn wants_write(&self) -> bool {
-        !self.transmit.is_empty() || self.pending_pong.is_some()
+        !self.transmit.is_empty() || self.pending_pong.is_some() || self.pending_ping
     }
 
     fn check_can_send(&self) -> Result<(), Error> {
@@ -1012,11 +1054,18 @@ impl Connection {
     }
 
     fn check_output_room(&self) -> Result<(), Error> {
-        if self.transmit.len() >= self.config.max_pending_output {
-            Err(Error::OutputFull)
-        } else {
+        if self.output_has_room() {
             Ok(())
+        } else {
+            Err(Error::OutputFull)
         }
+    }
+
+    /// Whether more output may be queued: the output is under `max_pending_output`, or empty.
+    /// An empty output always has room, so that any limit, 0 included, lets one message (or
+    /// one waiting pong or ping) through at a time rather than none ever.
+    fn output_has_room(&self) -> bool {
+        self.transmit.is_empty() || self.transmit.len() < self.config.max_pending_output
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
@@ -1030,7 +1079,7 @@ impl Connection {
     }
 
     fn queue_auto_pong(&mut self, payload: Bytes) {
-        if self.transmit.len() < self.config.max_pending_output {
+        if self.output_has_room() {
             self.push_frame(true, false, OpCode::Pong, &payload, None);
         } else {
             self.pending_pong = Some(payload);
@@ -1133,13 +1182,25 @@ impl Connection {
                 .ping_interval
                 .expect("ping timer runs only with an interval");
             self.ping_timer = Timer::At(now + interval);
-            self.pings_sent += 1;
-            let payload = self.pings_sent.to_be_bytes();
-            self.push_frame(true, false, OpCode::Ping, &payload, None);
+            // Like automatic pongs, heartbeats respect the output limit: a peer that never
+            // reads (and keeps the connection alive with unsolicited pongs) must not make
+            // pings pile up. The ping waits in one slot; its pong deadline runs from now.
+            if self.output_has_room() {
+                self.push_heartbeat_ping();
+            } else {
+                self.pending_ping = true;
+            }
             if self.pong_timer == Timer::Off {
                 self.pong_timer = Timer::At(now + self.config.pong_timeout);
             }
         }
+    }
+
+    /// Queues a heartbeat ping carrying its sequence number.
+    fn push_heartbeat_ping(&mut self) {
+        self.pings_sent += 1;
+        let payload = self.pings_sent.to_be_bytes();
+        self.push_frame(true, false, OpCode::Ping, &payload, None);
     }
 }
 

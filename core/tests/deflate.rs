@@ -483,3 +483,84 @@ fn a_compressed_message_split_into_frames_at_every_boundary() {
         }
     }
 }
+
+/// Fuzzing found (deflate_frames) that the error, and so the close code, of a bad compressed
+/// text message depended on how the transport split it: read in one piece, the bad DEFLATE
+/// data was reported (1002) before the invalid UTF-8 inflated just ahead of it; read byte by
+/// byte, the UTF-8 (1007). Likewise the size limit (1009) could hide bad UTF-8 inflated in the
+/// same step. Now the checks follow the inflated stream: its first fault is the one reported.
+#[test]
+fn the_error_of_a_bad_compressed_message_does_not_depend_on_the_split() {
+    use flate2::{Compress, Compression, FlushCompress};
+
+    /// Raw DEFLATE of `out`, sync-flushed; then either the 4-byte tail is stripped (a valid
+    /// message) or kept and followed by a block of the reserved type 3 (invalid data).
+    fn payload(out: &[u8], then_invalid: bool) -> Vec<u8> {
+        let mut c = Compress::new(Compression::best(), false);
+        let mut p = Vec::with_capacity(out.len() + 64);
+        c.compress_vec(out, &mut p, FlushCompress::Sync).unwrap();
+        assert!(p.ends_with(&[0, 0, 0xFF, 0xFF]));
+        if then_invalid {
+            p.push(0x07);
+        } else {
+            p.truncate(p.len() - 4);
+        }
+        p
+    }
+    let mut text_then_bad = b"ok ".to_vec();
+    text_then_bad.extend_from_slice(&[0xFF; 3]);
+    let mut bad_then_long = vec![0xFF];
+    bad_then_long.extend_from_slice(&[b'a'; 1000]);
+    let long = [b'a'; 1000];
+    let cases = [
+        // Bad UTF-8, then bad DEFLATE data: 1007 whatever the split.
+        (
+            payload(&text_then_bad, true),
+            1 << 20,
+            ProtocolError::InvalidUtf8,
+        ),
+        // Bad UTF-8 in the first byte of a message that also passes the limit: 1007.
+        (
+            payload(&bad_then_long, false),
+            100,
+            ProtocolError::InvalidUtf8,
+        ),
+        // Valid text over the limit, then bad data: 1009.
+        (payload(&long, true), 100, ProtocolError::MessageTooLarge),
+        // Valid text within the limit, then bad data: 1002.
+        (payload(&long, true), 2000, ProtocolError::BadCompression),
+    ];
+    for (payload, max_message_size, expected) in cases {
+        assert!(payload.len() < 126 && payload.len() < max_message_size);
+        let mut wire = vec![0xC1, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        wire.extend(&payload);
+        for piece in [wire.len(), 1, 2, 3, 7] {
+            let mut server = Connection::with_deflate(
+                Role::Server,
+                Config {
+                    max_message_size,
+                    ..config()
+                },
+                Some(params(15, 15)),
+            );
+            let mut got = None;
+            for chunk in wire.chunks(piece) {
+                server.receive(chunk);
+                if let Some(Err(e)) = drain_events(&mut server).pop() {
+                    got = Some(e);
+                    break;
+                }
+            }
+            assert_eq!(
+                got,
+                Some(Error::Protocol(expected)),
+                "limit {max_message_size}, pieces of {piece}"
+            );
+            let close = take_output(&mut server);
+            assert_eq!(
+                u16::from_be_bytes([close[2], close[3]]),
+                expected.close_code().0
+            );
+        }
+    }
+}

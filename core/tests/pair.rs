@@ -320,3 +320,100 @@ fn pending_output_is_bounded_and_pongs_coalesce() {
     assert_eq!(pongs, [Bytes::from_static(&[99])]);
     p.server.send(Message::text("room again")).unwrap();
 }
+
+/// Found while writing the connection_pair fuzz target's output invariant: heartbeat pings were
+/// queued whatever the output held,
+/// so a peer that never read our output, and kept the connection alive with unsolicited
+/// pongs, made it grow by a ping per interval without end. Now a due ping waits in one slot
+/// while the output is over its limit, and leaves once there is room.
+#[test]
+fn heartbeats_respect_the_output_limit() {
+    let server_config = Config {
+        max_pending_output: 100,
+        ping_interval: Some(Duration::from_secs(1)),
+        pong_timeout: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let mut p = Pair::with_configs(Config::default(), server_config);
+    p.server.send(Message::binary(vec![7; 200])).unwrap();
+    let full = p.server.buffer_stats().output_pending;
+    assert!(full >= 100);
+    for _ in 0..1000 {
+        // The client keeps the heartbeat satisfied but never reads what the server sends.
+        p.client.pong(b"alive").unwrap();
+        p.client_to_server();
+        assert!(matches!(ok_events(&mut p.server)[..], [Event::Pong(_)]));
+        p.advance(Duration::from_secs(1));
+        assert_eq!(p.server.buffer_stats().output_pending, full);
+        assert!(p.server.wants_write());
+    }
+    assert_eq!(p.server.state(), State::Open);
+    // Once the client reads, the waiting ping goes out, once, and is answered.
+    p.server_to_client();
+    let events = ok_events(&mut p.client);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(&events[0], Event::Message(m) if m.len() == 200));
+    assert!(matches!(&events[1], Event::Ping(_)));
+    p.client_to_server();
+    assert!(matches!(ok_events(&mut p.server)[..], [Event::Pong(_)]));
+
+    // A peer that neither reads nor answers still times out while the ping waits.
+    let mut p = Pair::with_configs(
+        Config::default(),
+        Config {
+            pong_timeout: Duration::from_secs(5),
+            ..p.server.config().clone()
+        },
+    );
+    p.server.send(Message::binary(vec![7; 200])).unwrap();
+    p.advance(Duration::from_secs(1));
+    p.advance(Duration::from_secs(5));
+    assert_eq!(
+        p.server.poll_event(),
+        Err(Error::Timeout(TimeoutKind::Heartbeat))
+    );
+}
+
+/// Found while writing the ping-flood security test: with `max_pending_output` at 0 a waiting
+/// pong could never leave (its slot waited for the output to be under 0 bytes), so
+/// `wants_write` stayed true while `poll_transmit` had nothing, a busy loop for a runtime; and
+/// `send` was refused even with nothing waiting, against the documented "a single message
+/// larger than the limit is still accepted when nothing else waits".
+#[test]
+fn a_zero_output_limit_still_lets_one_frame_through_at_a_time() {
+    let config = Config {
+        max_pending_output: 0,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config);
+    p.client.send(Message::text("one")).unwrap();
+    assert_eq!(p.client.send(Message::text("two")), Err(Error::OutputFull));
+    p.client_to_server();
+    assert!(!p.client.wants_write());
+    p.client.send(Message::text("two")).unwrap();
+    p.client_to_server();
+    assert_eq!(
+        ok_events(&mut p.server),
+        [
+            Event::Message(Message::text("one")),
+            Event::Message(Message::text("two"))
+        ]
+    );
+    // Pings: the first pong goes out at once, later ones wait in the slot and leave when the
+    // output is empty again, and then nothing is left to write.
+    p.client.ping(b"a").unwrap();
+    p.client_to_server();
+    p.client.ping(b"b").unwrap();
+    p.client_to_server();
+    assert_eq!(ok_events(&mut p.server).len(), 2);
+    let out = take_output(&mut p.server);
+    assert!(!p.server.wants_write());
+    p.client.receive(&out);
+    assert_eq!(
+        ok_events(&mut p.client),
+        [
+            Event::Pong(Bytes::from_static(b"a")),
+            Event::Pong(Bytes::from_static(b"b"))
+        ]
+    );
+}

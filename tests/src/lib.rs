@@ -5,6 +5,9 @@
 //! The async runtimes are driven with `block_on` from plain threads, one thread per side of a
 //! connection (and per half after a split), which keeps the cases free of runtime details.
 
+pub mod security;
+pub use security::*;
+
 use std::net::TcpListener as StdListener;
 use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use wsio_core::session::{PingHandler, PongHandler};
 use wsio_core::{BufferStats, CloseCode, CloseFrame, Message, MessageKind, SessionError};
-use wsio_std::{ClientOptions, Upgrader};
+use wsio_std::{ClientOptions, Request, Response, Upgrader};
 
 /// The error every runtime reports.
 pub type Error = SessionError;
@@ -24,15 +27,39 @@ pub trait Runtime: 'static {
     /// Its name, for messages.
     const NAME: &'static str;
 
+    /// Runs the server side of the opening handshake with `upgrader` on `tcp`, a connection
+    /// already accepted from a `std::net::TcpListener`, and returns the WebSocket and the
+    /// request. Blocks the calling thread until the handshake is done; for a server that takes
+    /// many connections, call it on a thread per connection.
+    fn upgrade(tcp: std::net::TcpStream, upgrader: &Upgrader) -> Result<(Box<dyn Conn>, Request)>;
+
     /// Accepts one connection on 127.0.0.1 (port 0) with `upgrader` on a new thread and runs
     /// `handler` on it; returns the `ws://` URL and the thread.
     fn serve<T, F>(upgrader: Upgrader, handler: F) -> (String, JoinHandle<T>)
     where
         F: FnOnce(Box<dyn Conn>) -> T + Send + 'static,
-        T: Send + 'static;
+        T: Send + 'static,
+    {
+        let (listener, url) = listener();
+        let thread = thread::spawn(move || {
+            let (tcp, _) = listener.accept().expect("accept");
+            let (conn, _) = Self::upgrade(tcp, &upgrader).expect("upgrade");
+            handler(conn)
+        });
+        (url, thread)
+    }
+
+    /// Connects to `url` (a plain `ws://` URL on this machine) and returns the WebSocket and
+    /// the server's 101 response (for its subprotocol and extension headers).
+    fn connect_with_response(
+        url: &str,
+        options: ClientOptions,
+    ) -> Result<(Box<dyn Conn>, Response)>;
 
     /// Connects to `url` (a plain `ws://` URL on this machine).
-    fn connect(url: &str, options: ClientOptions) -> Result<Box<dyn Conn>>;
+    fn connect(url: &str, options: ClientOptions) -> Result<Box<dyn Conn>> {
+        Self::connect_with_response(url, options).map(|(conn, _)| conn)
+    }
 }
 
 /// One side of a connection, whatever its runtime.
@@ -133,25 +160,19 @@ struct StdConn(wsio_std::WebSocket<std::net::TcpStream>);
 impl Runtime for Std {
     const NAME: &'static str = "std";
 
-    fn serve<T, F>(upgrader: Upgrader, handler: F) -> (String, JoinHandle<T>)
-    where
-        F: FnOnce(Box<dyn Conn>) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (listener, url) = listener();
-        let thread = thread::spawn(move || {
-            let (tcp, _) = listener.accept().expect("accept");
-            let (ws, _) = wsio_std::accept_with(tcp, &upgrader).expect("upgrade");
-            handler(Box::new(StdConn(ws)))
-        });
-        (url, thread)
+    fn upgrade(tcp: std::net::TcpStream, upgrader: &Upgrader) -> Result<(Box<dyn Conn>, Request)> {
+        let (ws, request) = wsio_std::accept_with(tcp, upgrader)?;
+        Ok((Box::new(StdConn(ws)), request))
     }
 
-    fn connect(url: &str, options: ClientOptions) -> Result<Box<dyn Conn>> {
+    fn connect_with_response(
+        url: &str,
+        options: ClientOptions,
+    ) -> Result<(Box<dyn Conn>, Response)> {
         let tcp = std::net::TcpStream::connect(addr_of(url))?;
         let handshake = wsio_std::ClientHandshake::new(url, options)?;
-        let (ws, _) = wsio_std::client(tcp, handshake)?;
-        Ok(Box::new(StdConn(ws)))
+        let (ws, response) = wsio_std::client(tcp, handshake)?;
+        Ok((Box::new(StdConn(ws)), response))
     }
 }
 
@@ -407,34 +428,25 @@ async_conn!(
 impl Runtime for Tokio {
     const NAME: &'static str = "tokio";
 
-    fn serve<T, F>(upgrader: Upgrader, handler: F) -> (String, JoinHandle<T>)
-    where
-        F: FnOnce(Box<dyn Conn>) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (listener, url) = listener();
-        let thread = thread::spawn(move || {
-            let (tcp, _) = listener.accept().expect("accept");
-            let ws = tokio_block_on(async move {
-                tcp.set_nonblocking(true).expect("nonblocking");
-                let tcp = tokio::net::TcpStream::from_std(tcp).expect("register");
-                wsio_tokio::accept_with(tcp, &upgrader)
-                    .await
-                    .expect("upgrade")
-                    .0
-            });
-            handler(Box::new(TokioConn(ws)))
-        });
-        (url, thread)
+    fn upgrade(tcp: std::net::TcpStream, upgrader: &Upgrader) -> Result<(Box<dyn Conn>, Request)> {
+        let (ws, request) = tokio_block_on(async move {
+            tcp.set_nonblocking(true)?;
+            let tcp = tokio::net::TcpStream::from_std(tcp)?;
+            wsio_tokio::accept_with(tcp, upgrader).await
+        })?;
+        Ok((Box::new(TokioConn(ws)), request))
     }
 
-    fn connect(url: &str, options: ClientOptions) -> Result<Box<dyn Conn>> {
-        let ws = tokio_block_on(async {
+    fn connect_with_response(
+        url: &str,
+        options: ClientOptions,
+    ) -> Result<(Box<dyn Conn>, Response)> {
+        let (ws, response) = tokio_block_on(async {
             let tcp = tokio::net::TcpStream::connect(addr_of(url)).await?;
             let handshake = wsio_tokio::ClientHandshake::new(url, options)?;
-            Ok::<_, Error>(wsio_tokio::client(tcp, handshake).await?.0)
+            wsio_tokio::client(tcp, handshake).await
         })?;
-        Ok(Box::new(TokioConn(ws)))
+        Ok((Box::new(TokioConn(ws)), response))
     }
 }
 
@@ -467,32 +479,24 @@ async_conn!(
 impl Runtime for Smol {
     const NAME: &'static str = "smol";
 
-    fn serve<T, F>(upgrader: Upgrader, handler: F) -> (String, JoinHandle<T>)
-    where
-        F: FnOnce(Box<dyn Conn>) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (listener, url) = listener();
-        let thread = thread::spawn(move || {
-            let (tcp, _) = listener.accept().expect("accept");
-            let ws = smol::block_on(async move {
-                let tcp = smol::net::TcpStream::try_from(tcp).expect("register");
-                wsio_smol::accept_with(tcp, &upgrader)
-                    .await
-                    .expect("upgrade")
-                    .0
-            });
-            handler(Box::new(SmolConn(ws)))
-        });
-        (url, thread)
+    fn upgrade(tcp: std::net::TcpStream, upgrader: &Upgrader) -> Result<(Box<dyn Conn>, Request)> {
+        let (ws, request) = smol::block_on(async move {
+            // async-io registers the stream with its reactor and makes it non-blocking.
+            let tcp = smol::net::TcpStream::try_from(tcp)?;
+            wsio_smol::accept_with(tcp, upgrader).await
+        })?;
+        Ok((Box::new(SmolConn(ws)), request))
     }
 
-    fn connect(url: &str, options: ClientOptions) -> Result<Box<dyn Conn>> {
-        let ws = smol::block_on(async {
+    fn connect_with_response(
+        url: &str,
+        options: ClientOptions,
+    ) -> Result<(Box<dyn Conn>, Response)> {
+        let (ws, response) = smol::block_on(async {
             let tcp = smol::net::TcpStream::connect(addr_of(url)).await?;
             let handshake = wsio_smol::ClientHandshake::new(url, options)?;
-            Ok::<_, Error>(wsio_smol::client(tcp, handshake).await?.0)
+            wsio_smol::client(tcp, handshake).await
         })?;
-        Ok(Box::new(SmolConn(ws)))
+        Ok((Box::new(SmolConn(ws)), response))
     }
 }

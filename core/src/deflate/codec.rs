@@ -110,16 +110,21 @@ impl Inflater {
     }
 
     /// Inflates from `input` into `out`, appending at most `max_out` bytes. Returns the input
-    /// bytes consumed and the output bytes produced; `(0, 0)` means no progress is possible
-    /// without more input.
+    /// bytes consumed, the output bytes produced (`(0, 0)`: no progress is possible without
+    /// more input) and whether the data was valid.
+    ///
+    /// Output produced before invalid data is appended and counted even when the data turns
+    /// out invalid: how much is produced before the error is found depends on how the input
+    /// was split, so the caller checks that output first, to fail the same way for every
+    /// split.
     pub(crate) fn inflate(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         max_out: usize,
-    ) -> Result<(usize, usize), ProtocolError> {
+    ) -> (usize, usize, Result<(), ProtocolError>) {
         if self.stream_ended {
-            return Ok((input.len(), 0));
+            return (input.len(), 0, Ok(()));
         }
         let start = out.len();
         // Room for the likely output, not the whole step: DEFLATE rarely expands more than a
@@ -137,12 +142,15 @@ impl Inflater {
         let consumed = (self.inner.total_in() - before_in) as usize;
         let produced = (self.inner.total_out() - before_out) as usize;
         out.truncate(start + produced);
-        match status {
-            Ok(Status::StreamEnd) => self.stream_ended = true,
-            Ok(Status::Ok | Status::BufError) => {}
-            Err(_) => return Err(ProtocolError::BadCompression),
-        }
-        Ok((consumed, produced))
+        let valid = match status {
+            Ok(Status::StreamEnd) => {
+                self.stream_ended = true;
+                Ok(())
+            }
+            Ok(Status::Ok | Status::BufError) => Ok(()),
+            Err(_) => Err(ProtocolError::BadCompression),
+        };
+        (consumed, produced, valid)
     }
 
     /// Called at the end of each message.

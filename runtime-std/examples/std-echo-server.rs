@@ -1,7 +1,7 @@
 //! A blocking echo server: one thread per connection.
 //!
-//! `cargo run -p wsio-std --example echo-server [ADDR]` (default 127.0.0.1:9002), then connect
-//! with the echo-client example or a browser.
+//! `cargo run -p wsio-std --example std-echo-server [ADDR]` (default 127.0.0.1:9002), then connect
+//! with the std-echo-client example or a browser.
 
 use std::net::TcpListener;
 use std::thread;

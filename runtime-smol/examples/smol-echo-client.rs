@@ -1,6 +1,6 @@
 //! A smol client: sends each line of standard input and prints the echo.
 //!
-//! `cargo run -p wsio-smol --example echo-client [URL]` (default ws://127.0.0.1:9003).
+//! `cargo run -p wsio-smol --example smol-echo-client [URL]` (default ws://127.0.0.1:9003).
 
 use std::io::BufRead;
 

@@ -1,6 +1,6 @@
 //! An echo server on smol, written the way this crate's documentation teaches.
 //!
-//! `cargo run -p wsio-smol --example echo-server [ADDR]` (default 127.0.0.1:9003).
+//! `cargo run -p wsio-smol --example smol-echo-server [ADDR]` (default 127.0.0.1:9003).
 
 use smol::net::TcpListener;
 use wsio_smol::{Upgrader, accept_with};

@@ -1,6 +1,6 @@
 //! A blocking client: sends each line of standard input and prints the echo.
 //!
-//! `cargo run -p wsio-std --example echo-client [URL]` (default ws://127.0.0.1:9002).
+//! `cargo run -p wsio-std --example std-echo-client [URL]` (default ws://127.0.0.1:9002).
 
 use std::io::BufRead;
 
