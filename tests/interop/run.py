@@ -201,8 +201,17 @@ def main():
                 # What the server printed is the close Python sent back: the same code.
                 server.wait(lambda line: line.startswith(f"closed {n} 4002"), "Python's close reply")
 
+            def small_window(server=server, url=url, rt=rt):
+                n = conn_id(rt)
+                run([PYTHON, "peer_client.py", "--url", url, "--compression", "on",
+                     "--window-bits", "9"])
+                server.expect(f"open {n} protocol=- compressed=yes")
+                server.expect(f"closed {n} 4001 python says bye ✓")
+
             suite.check(f"python client → {rt} server: deflate, subprotocol, echoes, pings, close 4001",
                         compressed, server)
+            suite.check(f"python client → {rt} server: deflate with 9-bit windows negotiated, echoes",
+                        small_window, server)
             suite.check(f"python client → {rt} server: no deflate, echoes, pings, server closes 4002",
                         plain, server)
 
@@ -211,20 +220,26 @@ def main():
         py_off = Peer("python server (deflate off)", [PYTHON, "peer_server.py", "--compression", "off"])
         py_id = {py_on: 1, py_off: 1}
 
-        def ours_against(rt, server, flags, opened, closed):
+        def ours_against(rt, server, flags, opened, closed, window=None):
             def body():
                 n = py_id[server]
                 py_id[server] += 1
                 run([client_bin, "--runtime", rt, "--url", server.first, "--expect-ping", *flags])
                 server.expect(f"open {n} {opened}")
+                if window:
+                    server.wait(lambda line: line.startswith(f"extensions {n} ") and window in line,
+                                f"{window} in the server's answer")
                 server.expect(f"pong {n} ok")
                 server.wait(lambda line: line.startswith(f"closed {n} {closed}"), f"closed {n} {closed}")
             return body
 
         for rt in RUNTIMES:
-            suite.check(f"{rt} client → python server: deflate, subprotocol, echoes, pings, close 4000",
+            # websockets' server asks every client for a 12-bit window.
+            suite.check(f"{rt} client → python server: deflate with a 12-bit client window, subprotocol, "
+                        "echoes, pings, close 4000",
                         ours_against(rt, py_on, ["--compress", "--protocol", "chat"],
-                                     "protocol=chat compressed=yes", "4000 wsio says bye ✓"), py_on)
+                                     "protocol=chat compressed=yes", "4000 wsio says bye ✓",
+                                     window="client_max_window_bits=12"), py_on)
             suite.check(f"{rt} client → python server: no deflate, echoes, pings, server closes 4002",
                         ours_against(rt, py_on, ["--peer-closes"],
                                      "protocol=- compressed=no", "4002"), py_on)
