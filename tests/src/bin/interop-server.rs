@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! ws://127.0.0.1:PORT/                       first line: the URL to connect to
-//! open <id> protocol=<name|-> compressed=<yes|no>
+//! open <id> <path> protocol=<name|-> compressed=<yes|no>
 //! pong <id> ok                               the peer answered the ping we sent on opening
 //! closed <id> <code> <reason>                the close frame the peer sent (reason may be empty)
 //! closed <id> nostatus                       the peer's close frame had no status code
@@ -111,7 +111,8 @@ fn session<R: Runtime>(id: u64, tcp: std::net::TcpStream, upgrader: &Upgrader) {
         .ok()
         .and_then(|accepted| accepted.protocol().map(str::to_owned));
     println!(
-        "open {id} protocol={} compressed={}",
+        "open {id} {} protocol={} compressed={}",
+        request.path(),
         protocol.as_deref().unwrap_or("-"),
         if conn.compressed() { "yes" } else { "no" }
     );
