@@ -4,9 +4,11 @@
 //! `interop-server --runtime std|tokio|smol [--addr 127.0.0.1:0]`
 //!
 //! Accepts any number of connections, one thread each, with compression on, the subprotocol
-//! `chat` supported and any origin allowed. It pings each peer once, as it connects, and echoes every message byte for byte, except a
-//! text message `close <code> <reason>`, which makes it start the closing handshake itself with
-//! that code and reason (so a peer can check a close that comes from our side).
+//! `chat` supported and any origin allowed. It pings each peer once, as it connects, and
+//! echoes every message byte for byte, except a text message `close <code> <reason>`, which
+//! makes it start the closing handshake itself with that code and reason (so a peer can check
+//! a close that comes from our side). The request path is free: tests give each connection a
+//! path of its own and find its lines by it.
 //!
 //! Its stdout is what a test reads, one line per event, flushed as it happens:
 //!
