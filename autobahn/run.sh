@@ -15,8 +15,8 @@
 #   AUTOBAHN_PARALLEL   combinations run at once (default 2; they use different ports)
 #   AUTOBAHN_PORT       first port of the range used (default 19001: server runs take PORT+i,
 #                       client runs PORT+10+i)
-#   AUTOBAHN_PROFILE    cargo profile of the binaries (default dev, which the workspace
-#                       optimises, so CI reuses the test build; or release)
+#   AUTOBAHN_PROFILE    cargo profile of the binaries (default test, the test command's, which
+#                       the workspace optimises, so CI reuses what `cargo test` built)
 #   AUTOBAHN_CASES      kosoku -i selection, e.g. "1.* 9.7.*" (default: the whole suite)
 #   AUTOBAHN_TIMEOUT    seconds one combination may take before it is stopped (default 1200)
 set -euo pipefail
@@ -34,7 +34,7 @@ RUNTIMES=${AUTOBAHN_RUNTIMES:-std tokio smol}
 SIDES=${AUTOBAHN_SIDES:-server client}
 PARALLEL=${AUTOBAHN_PARALLEL:-2}
 PORT=${AUTOBAHN_PORT:-19001}
-PROFILE=${AUTOBAHN_PROFILE:-dev}
+PROFILE=${AUTOBAHN_PROFILE:-test}
 TIMEOUT=${AUTOBAHN_TIMEOUT:-1200}
 # Cases run at once: the server suite at -p 8, the client with 4 workers.
 SERVER_PARALLELISM=8
@@ -60,14 +60,21 @@ install_kosoku() {
 
 # ------------------------------------------------------------------ the binaries
 
+# With the profile, packages and features of the test command (`cargo test --workspace
+# --all-features --exclude wsio-bench`, which .ci/run runs first and which builds these
+# binaries for autobahn/tests/), so that in CI nothing here needs compiling. `--tests` is what
+# makes the features the same: without a test target, dev-dependencies add no features, and
+# tokio, hyper and wsio-* would be compiled a second time (about 30 s on two cores).
 build() {
-    local flags=()
-    [[ $PROFILE == dev ]] || flags=(--profile "$PROFILE")
-    say "building wsio-autobahn ($PROFILE)"
-    cargo build --quiet -p wsio-autobahn --bins "${flags[@]}"
+    say "building autobahn-server and autobahn-client (profile $PROFILE)"
+    cargo build --quiet --workspace --all-features --exclude wsio-bench --profile "$PROFILE" \
+        --tests --bin autobahn-server --bin autobahn-client
     local dir=$PROFILE
-    [[ $PROFILE == dev ]] && dir=debug
-    BIN=$ROOT/target/$dir
+    case $PROFILE in
+        dev | test) dir=debug ;;
+        bench) dir=release ;;
+    esac
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/$dir
 }
 
 # ------------------------------------------------------------------ one combination
