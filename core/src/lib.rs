@@ -33,6 +33,8 @@ pub mod prepared;
 pub mod rng;
 pub mod session;
 pub mod testing;
+#[cfg(feature = "rustls")]
+pub mod tls;
 pub mod transmit;
 pub mod utf8;
 

@@ -99,16 +99,7 @@ pub(crate) mod tls {
 
     /// A client configuration trusting the Mozilla root certificates (webpki-roots).
     pub fn default_config() -> Arc<rustls::ClientConfig> {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(config)
+        wsio_core::tls::default_client_config()
     }
 
     /// Runs the TLS handshake to `host` over a connected socket.

@@ -58,10 +58,10 @@ async function echoChecks(context, pageUrl, name, wsUrl) {
   const page = await context.newPage();
   try {
     await page.goto(pageUrl);
-    for (const r of await page.evaluate(([url, sizes]) => window.echoAll(url, sizes), [wsUrl, SIZES])) {
+    for (const r of await page.evaluate(([url, sizes]) => window.echoAll(url, sizes), [`${wsUrl}chromium-echo`, SIZES])) {
       report(`chromium→${name} ${r.name}`, r.ok, r.detail);
     }
-    const r = await page.evaluate(([url]) => window.serverCloses(url, 4003, "wsio says bye ✓"), [wsUrl]);
+    const r = await page.evaluate(([url]) => window.serverCloses(url, 4003, "wsio says bye ✓"), [`${wsUrl}chromium-server-closes`]);
     report(`chromium→${name} ${r.name}`, r.ok, r.detail);
   } catch (e) {
     report(`chromium→${name} echo page`, false, e.message);

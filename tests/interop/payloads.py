@@ -27,8 +27,10 @@ def text_payload(length: int) -> str:
 
 
 def binary_payload(length: int) -> bytes:
-    """A noisy first half (xorshift32, which deflate cannot shrink) and a repetitive second
-    half (which it can)."""
+    """A noisy first half (xorshift32, which deflate cannot shrink), then the start of that
+    noise repeated every 6000 bytes (which it can, but only with matches further back than a
+    9- to 12-bit window reaches: with such a window negotiated, the compressor has to give
+    them up and send the bytes as they are)."""
     out = bytearray(length)
     state = 0x2545F491
     half = length // 2
@@ -37,8 +39,9 @@ def binary_payload(length: int) -> bytes:
         state ^= state >> 17
         state ^= (state << 5) & 0xFFFFFFFF
         out[i] = state & 0xFF
+    period = min(half, 6000)
     for i in range(half, length):
-        out[i] = i % 251
+        out[i] = out[i % period] if period else 0
     return bytes(out)
 
 

@@ -1,9 +1,13 @@
 """Python `websockets` as a client against a wsio echo server (tests/src/bin/interop-server.rs).
 
-    peer_client.py --url ws://... [--compression on|off] [--protocol chat] [--peer-closes]
+    peer_client.py --url ws://... [--compression on|off] [--window-bits N] [--protocol chat]
+                   [--peer-closes]
 
 Checks, printing one line each and exiting 1 at the first mismatch: the subprotocol and
-compression negotiated; text and binary echoes of every size in payloads.SIZES, byte for byte,
+compression negotiated (with --window-bits, server_max_window_bits=N and
+client_max_window_bits=N are asked for and the server's answer must grant the first; zlib's
+inflater accepts matches beyond the window it was given, so whether the server's compressor
+kept to it is left to wsio-core's own tests); text and binary echoes of every size in payloads.SIZES, byte for byte,
 the larger ones also sent in fragments (text cut inside code points);
 a ping from our side answered with its pong; then either our close (4001 and a reason) answered
 with the same code, or (--peer-closes) the server's own close, 4002 and a reason, asked for
@@ -16,6 +20,7 @@ import sys
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from payloads import FRAGMENT_FROM, MAX_SIZE, SIZES, binary_payload, fragments, text_payload
 
@@ -33,9 +38,14 @@ def expect(cond: bool, what: str) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     compress = args.compression == "on"
+    extensions = None
+    if args.window_bits:
+        extensions = [ClientPerMessageDeflateFactory(server_max_window_bits=args.window_bits,
+                                                     client_max_window_bits=args.window_bits)]
     async with connect(
         args.url,
         compression="deflate" if compress else None,
+        extensions=extensions,
         subprotocols=[args.protocol] if args.protocol else None,
         max_size=MAX_SIZE,
         # Nothing between us and 127.0.0.1, whatever the environment says; and no pings of
@@ -52,6 +62,9 @@ async def run(args: argparse.Namespace) -> None:
         negotiated = bool(ws.protocol.extensions)
         expect(negotiated == compress,
                f"compression: wanted {compress}, server answered {extensions!r}")
+        if args.window_bits:
+            bits = f"server_max_window_bits={args.window_bits}"
+            expect(bits in (extensions or ""), f"window: asked for {bits}, server answered {extensions!r}")
         print(f"ok compression {negotiated} ({extensions})")
 
         for size in SIZES:
@@ -96,6 +109,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--compression", choices=["on", "off"], default="on")
+    parser.add_argument("--window-bits", type=int)
     parser.add_argument("--protocol")
     parser.add_argument("--peer-closes", action="store_true")
     args = parser.parse_args()

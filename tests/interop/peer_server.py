@@ -9,7 +9,8 @@ continuation frames), and closes itself, with that code and reason, on a text me
 `close <code> <reason>`. Stdout, one line per event:
 
     ws://127.0.0.1:PORT/                          first line
-    open <id> protocol=<name|-> compressed=<yes|no>
+    open <id> <path> protocol=<name|-> compressed=<yes|no>
+    extensions <id> <the Sec-WebSocket-Extensions answer, or ->
     pong <id> ok | pong <id> missing              whether the client answered our ping
     closed <id> <code> <reason> | closed <id> none   the close frame the client sent
 """
@@ -39,7 +40,8 @@ def select_subprotocol(connection, offered):
 
 async def handler(ws) -> None:
     n = next(ids)
-    say(f"open {n} protocol={ws.subprotocol or '-'} compressed={'yes' if ws.protocol.extensions else 'no'}")
+    say(f"open {n} {ws.request.path} protocol={ws.subprotocol or '-'} compressed={'yes' if ws.protocol.extensions else 'no'}")
+    say(f"extensions {n} {ws.response.headers.get('Sec-WebSocket-Extensions') or '-'}")
 
     async def watch_pong(waiter):
         try:

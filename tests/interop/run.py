@@ -85,6 +85,17 @@ class Peer:
         """Waits for exactly `line`."""
         return self.wait(lambda got: got == line, repr(line))
 
+    def opened(self, path, settings):
+        """The id the server gave the connection made to `path`, after checking the rest of its
+        `open <id> <path> <settings>` line. Every check connects to a path of its own, so that
+        a check that never connected cannot shift what the next one reads."""
+        line = self.wait(lambda got: got.startswith("open ") and got.split(" ")[2:3] == [path],
+                         f"a connection to {path}")
+        _, n, _, got = line.split(" ", 3)
+        if got != settings:
+            raise Mismatch(f"{self.name}: connection to {path} opened with {got}, expected {settings}")
+        return n
+
     def log(self):
         with self.changed:
             return "\n".join(self.lines)
@@ -173,72 +184,74 @@ def main():
     suite = Suite()
     try:
         ours = {rt: Peer(f"wsio {rt} server", [server_bin, "--runtime", rt]) for rt in RUNTIMES}
-        # Each of our servers numbers its connections from 1; the checks run one at a time.
-        next_id = {rt: 1 for rt in RUNTIMES}
-
-        def conn_id(rt):
-            n = next_id[rt]
-            next_id[rt] += 1
-            return n
 
         # 1. Python client -> our servers.
-        for rt in RUNTIMES:
-            server, url = ours[rt], ours[rt].first
-
-            def compressed(server=server, url=url, rt=rt):
-                n = conn_id(rt)
-                run([PYTHON, "peer_client.py", "--url", url, "--compression", "on",
-                     "--protocol", "chat"])
-                server.expect(f"open {n} protocol=chat compressed=yes")
-                server.expect(f"pong {n} ok")
-                server.expect(f"closed {n} 4001 python says bye ✓")
-
-            def plain(server=server, url=url, rt=rt):
-                n = conn_id(rt)
-                run([PYTHON, "peer_client.py", "--url", url, "--compression", "off",
-                     "--peer-closes"])
-                server.expect(f"open {n} protocol=- compressed=no")
-                server.expect(f"pong {n} ok")
-                # What the server printed is the close Python sent back: the same code.
-                server.wait(lambda line: line.startswith(f"closed {n} 4002"), "Python's close reply")
-
-            suite.check(f"python client → {rt} server: deflate, subprotocol, echoes, pings, close 4001",
-                        compressed, server)
-            suite.check(f"python client → {rt} server: no deflate, echoes, pings, server closes 4002",
-                        plain, server)
-
-        # 2. Our clients -> Python servers.
-        py_on = Peer("python server (deflate on)", [PYTHON, "peer_server.py", "--compression", "on"])
-        py_off = Peer("python server (deflate off)", [PYTHON, "peer_server.py", "--compression", "off"])
-        py_id = {py_on: 1, py_off: 1}
-
-        def ours_against(rt, server, flags, opened, closed):
+        def python_client(server, path, flags, settings, closed):
             def body():
-                n = py_id[server]
-                py_id[server] += 1
-                run([client_bin, "--runtime", rt, "--url", server.first, "--expect-ping", *flags])
-                server.expect(f"open {n} {opened}")
+                run([PYTHON, "peer_client.py", "--url", server.first + path, *flags])
+                n = server.opened("/" + path, settings)
                 server.expect(f"pong {n} ok")
                 server.wait(lambda line: line.startswith(f"closed {n} {closed}"), f"closed {n} {closed}")
             return body
 
         for rt in RUNTIMES:
-            suite.check(f"{rt} client → python server: deflate, subprotocol, echoes, pings, close 4000",
-                        ours_against(rt, py_on, ["--compress", "--protocol", "chat"],
-                                     "protocol=chat compressed=yes", "4000 wsio says bye ✓"), py_on)
+            server = ours[rt]
+            suite.check(f"python client → {rt} server: deflate, subprotocol, echoes, pings, close 4001",
+                        python_client(server, "python-deflate",
+                                      ["--compression", "on", "--protocol", "chat"],
+                                      "protocol=chat compressed=yes", "4001 python says bye ✓"),
+                        server)
+            suite.check(f"python client → {rt} server: deflate with 9-bit windows negotiated, echoes",
+                        python_client(server, "python-window-9",
+                                      ["--compression", "on", "--window-bits", "9"],
+                                      "protocol=- compressed=yes", "4001 python says bye ✓"),
+                        server)
+            # The server's log shows the close Python sent back: the same code.
+            suite.check(f"python client → {rt} server: no deflate, echoes, pings, server closes 4002",
+                        python_client(server, "python-plain",
+                                      ["--compression", "off", "--peer-closes"],
+                                      "protocol=- compressed=no", "4002"),
+                        server)
+
+        # 2. Our clients -> Python servers.
+        py_on = Peer("python server (deflate on)", [PYTHON, "peer_server.py", "--compression", "on"])
+        py_off = Peer("python server (deflate off)", [PYTHON, "peer_server.py", "--compression", "off"])
+
+        def ours_against(server, path, flags, settings, closed, window=None):
+            def body():
+                run([client_bin, "--url", server.first + path, "--expect-ping", *flags])
+                n = server.opened("/" + path, settings)
+                if window:
+                    server.wait(lambda line: line.startswith(f"extensions {n} ") and window in line,
+                                f"{window} in the server's answer")
+                server.expect(f"pong {n} ok")
+                server.wait(lambda line: line.startswith(f"closed {n} {closed}"), f"closed {n} {closed}")
+            return body
+
+        for rt in RUNTIMES:
+            # websockets' server asks every client for a 12-bit window.
+            suite.check(f"{rt} client → python server: deflate with a 12-bit client window, "
+                        "subprotocol, echoes, pings, close 4000",
+                        ours_against(py_on, f"{rt}-deflate",
+                                     ["--runtime", rt, "--compress", "--protocol", "chat"],
+                                     "protocol=chat compressed=yes", "4000 wsio says bye ✓",
+                                     window="client_max_window_bits=12"),
+                        py_on)
             suite.check(f"{rt} client → python server: no deflate, echoes, pings, server closes 4002",
-                        ours_against(rt, py_on, ["--peer-closes"],
-                                     "protocol=- compressed=no", "4002"), py_on)
+                        ours_against(py_on, f"{rt}-plain", ["--runtime", rt, "--peer-closes"],
+                                     "protocol=- compressed=no", "4002"),
+                        py_on)
             suite.check(f"{rt} client → python server without deflate: offer declined, echoes",
-                        ours_against(rt, py_off, ["--compress", "--expect-compressed", "no"],
-                                     "protocol=- compressed=no", "4000 wsio says bye ✓"), py_off)
+                        ours_against(py_off, f"{rt}-declined",
+                                     ["--runtime", rt, "--compress", "--expect-compressed", "no"],
+                                     "protocol=- compressed=no", "4000 wsio says bye ✓"),
+                        py_off)
 
         # 3. Chromium -> our servers, and the chat example.
         chat = Peer("chat example", [chat_bin, "127.0.0.1:0"], cwd=ROOT)
         chat_url = chat.first.removeprefix("chat on ").strip()
-        browser_ids = {rt: (conn_id(rt), conn_id(rt)) for rt in RUNTIMES}
         argv = ["node", str(HERE / "browser.mjs"), "--out", str(HERE / "out"), "--chat", chat_url]
-        for rt in browser_ids:
+        for rt in RUNTIMES:
             argv += ["--echo", f"{rt}={ours[rt].first}"]
         browser = subprocess.Popen(argv, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL)
@@ -262,19 +275,17 @@ def main():
             suite.count(False)
             print(f"FAIL chromium: browser.mjs exited {status}\n" + indent("\n".join(other)))
 
-        # What our servers saw of the browser's connections.
-        for rt, (first, second) in browser_ids.items():
-            server = ours[rt]
-
-            def seen(server=server, first=first, second=second):
-                server.expect(f"open {first} protocol=chat compressed=yes")
-                server.expect(f"pong {first} ok")
-                server.expect(f"closed {first} 4001 bye from chromium ✓")
-                server.expect(f"open {second} protocol=- compressed=yes")
-                server.expect(f"closed {second} 4003 wsio says bye ✓")
+        # What our servers saw of the browser's connections (paths set in browser.mjs).
+        for rt in RUNTIMES:
+            def seen(server=ours[rt]):
+                n = server.opened("/chromium-echo", "protocol=chat compressed=yes")
+                server.expect(f"pong {n} ok")
+                server.expect(f"closed {n} 4001 bye from chromium ✓")
+                n = server.opened("/chromium-server-closes", "protocol=- compressed=yes")
+                server.expect(f"closed {n} 4003 wsio says bye ✓")
 
             suite.check(f"{rt} server saw chromium's deflate, subprotocol, pong and both closes",
-                        seen, server)
+                        seen, ours[rt])
     except Mismatch as e:
         # A peer that did not start: nothing after it can run.
         suite.count(False)

@@ -9,13 +9,32 @@ cd "$here"
 
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+
+# Registries can fail for a moment; three tries before giving up. The command's output is
+# kept in a log and shown only if the last try fails.
+retry() {
+    local log
+    log=$(mktemp)
+    for attempt in 1 2 3; do
+        if "$@" >"$log" 2>&1; then
+            rm -f "$log"
+            return 0
+        fi
+        echo "setup: '$*' failed (try $attempt of 3)" >&2
+        if [ "$attempt" -lt 3 ]; then sleep $((attempt * 5)); fi
+    done
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+}
+
 apt_updated=""
 apt_install() {
     if [ -z "$apt_updated" ]; then
-        $sudo apt-get update -qq
+        retry $sudo apt-get update -qq
         apt_updated=yes
     fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    retry $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
 # Chromium: Debian's build, since no browser can be downloaded by playwright here.
@@ -33,7 +52,7 @@ if ! .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version_
         apt_install python3-venv
         python3 -m venv --clear .venv
     fi
-    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+    retry .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 fi
 
 # playwright-core, exactly as locked. It downloads no browser (that is the `playwright`
@@ -45,5 +64,5 @@ want_pw=$(node -p "require('./package-lock.json').packages['node_modules/playwri
 have_pw=$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)
 if [ "$have_pw" != "$want_pw" ]; then
     echo "setup: npm ci (playwright-core $want_pw)"
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    retry env PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 fi

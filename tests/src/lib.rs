@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use wsio_core::handshake::{ClientHandshake, WsUrl};
 use wsio_core::session::{PingHandler, PongHandler};
 use wsio_core::{BufferStats, CloseCode, CloseFrame, Message, MessageKind, SessionError};
 use wsio_std::{ClientOptions, Request, Response, Upgrader};
@@ -140,10 +141,12 @@ fn listener() -> (StdListener, String) {
     (listener, url)
 }
 
-fn addr_of(url: &str) -> String {
-    url.trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .to_owned()
+/// Where to dial for a `ws://` URL (host and port, whatever path and query follow), and the
+/// client handshake for it.
+fn dial(url: &str, options: ClientOptions) -> Result<((String, u16), ClientHandshake)> {
+    let url = WsUrl::parse(url)?;
+    let addr = (url.host().to_owned(), url.port());
+    Ok((addr, ClientHandshake::for_url(url, options)?))
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -169,8 +172,8 @@ impl Runtime for Std {
         url: &str,
         options: ClientOptions,
     ) -> Result<(Box<dyn Conn>, Response)> {
-        let tcp = std::net::TcpStream::connect(addr_of(url))?;
-        let handshake = wsio_std::ClientHandshake::new(url, options)?;
+        let ((host, port), handshake) = dial(url, options)?;
+        let tcp = std::net::TcpStream::connect((host.as_str(), port))?;
         let (ws, response) = wsio_std::client(tcp, handshake)?;
         Ok((Box::new(StdConn(ws)), response))
     }
@@ -442,8 +445,8 @@ impl Runtime for Tokio {
         options: ClientOptions,
     ) -> Result<(Box<dyn Conn>, Response)> {
         let (ws, response) = tokio_block_on(async {
-            let tcp = tokio::net::TcpStream::connect(addr_of(url)).await?;
-            let handshake = wsio_tokio::ClientHandshake::new(url, options)?;
+            let ((host, port), handshake) = dial(url, options)?;
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             wsio_tokio::client(tcp, handshake).await
         })?;
         Ok((Box::new(TokioConn(ws)), response))
@@ -493,8 +496,8 @@ impl Runtime for Smol {
         options: ClientOptions,
     ) -> Result<(Box<dyn Conn>, Response)> {
         let (ws, response) = smol::block_on(async {
-            let tcp = smol::net::TcpStream::connect(addr_of(url)).await?;
-            let handshake = wsio_smol::ClientHandshake::new(url, options)?;
+            let ((host, port), handshake) = dial(url, options)?;
+            let tcp = smol::net::TcpStream::connect((host.as_str(), port)).await?;
             wsio_smol::client(tcp, handshake).await
         })?;
         Ok((Box::new(SmolConn(ws)), response))

@@ -116,22 +116,25 @@ fn text_payload(len: usize) -> String {
     text
 }
 
-/// `len` bytes: a noisy first half (xorshift, which deflate cannot shrink) and a repetitive
-/// second half (which it can), so both compressor paths are exercised.
+/// `len` bytes: a noisy first half (xorshift, which deflate cannot shrink), then the start of
+/// that noise repeated every 6000 bytes (which it can, but only with matches further back than
+/// a 9- to 12-bit window reaches).
 fn binary_payload(len: usize) -> Vec<u8> {
+    let half = len / 2;
     let mut state = 0x2545_f491_u32;
-    (0..len)
-        .map(|i| {
-            if i < len / 2 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state as u8
-            } else {
-                (i % 251) as u8
-            }
+    let mut out: Vec<u8> = (0..half)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
         })
-        .collect()
+        .collect();
+    let period = half.min(6000);
+    for i in half..len {
+        out.push(if period > 0 { out[i % period] } else { 0 });
+    }
+    out
 }
 
 fn run<R: Runtime>(args: &Args) -> Result<(), String> {
@@ -285,4 +288,27 @@ fn wait_for(conn: &mut dyn Conn, what: &str, done: impl Fn() -> bool) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Python and browser peers make the same payloads (payloads.py, echo.html), so that
+    /// a failure reads the same from every side.
+    #[test]
+    fn payloads_are_those_of_the_other_peers() {
+        assert_eq!(
+            binary_payload(20),
+            [
+                58, 171, 172, 38, 175, 35, 26, 113, 108, 145, 58, 171, 172, 38, 175, 35, 26, 113,
+                108, 145
+            ]
+        );
+        assert_eq!(text_payload(16), "aé€😀z aé.");
+        for size in SIZES {
+            assert_eq!(text_payload(size).len(), size);
+            assert_eq!(binary_payload(size).len(), size);
+        }
+    }
 }

@@ -4,15 +4,17 @@
 //! `interop-server --runtime std|tokio|smol [--addr 127.0.0.1:0]`
 //!
 //! Accepts any number of connections, one thread each, with compression on, the subprotocol
-//! `chat` supported and any origin allowed. It pings each peer once, as it connects, and echoes every message byte for byte, except a
-//! text message `close <code> <reason>`, which makes it start the closing handshake itself with
-//! that code and reason (so a peer can check a close that comes from our side).
+//! `chat` supported and any origin allowed. It pings each peer once, as it connects, and
+//! echoes every message byte for byte, except a text message `close <code> <reason>`, which
+//! makes it start the closing handshake itself with that code and reason (so a peer can check
+//! a close that comes from our side). The request path is free: tests give each connection a
+//! path of its own and find its lines by it.
 //!
 //! Its stdout is what a test reads, one line per event, flushed as it happens:
 //!
 //! ```text
 //! ws://127.0.0.1:PORT/                       first line: the URL to connect to
-//! open <id> protocol=<name|-> compressed=<yes|no>
+//! open <id> <path> protocol=<name|-> compressed=<yes|no>
 //! pong <id> ok                               the peer answered the ping we sent on opening
 //! closed <id> <code> <reason>                the close frame the peer sent (reason may be empty)
 //! closed <id> nostatus                       the peer's close frame had no status code
@@ -111,7 +113,8 @@ fn session<R: Runtime>(id: u64, tcp: std::net::TcpStream, upgrader: &Upgrader) {
         .ok()
         .and_then(|accepted| accepted.protocol().map(str::to_owned));
     println!(
-        "open {id} protocol={} compressed={}",
+        "open {id} {} protocol={} compressed={}",
+        request.path(),
         protocol.as_deref().unwrap_or("-"),
         if conn.compressed() { "yes" } else { "no" }
     );
