@@ -137,12 +137,7 @@ pub fn connect_with(
     options: ClientOptions,
 ) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
     let handshake = ClientHandshake::new(url, options)?;
-    let host = handshake
-        .url()
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let host = handshake.url().host().to_owned();
     let tcp = TcpStream::connect((host.as_str(), handshake.url().port()))?;
     tcp.set_nodelay(true)?;
     let stream = if handshake.needs_tls() {
@@ -198,12 +193,7 @@ pub mod tls {
         config: Arc<rustls::ClientConfig>,
     ) -> Result<(crate::WebSocket<MaybeTlsStream>, crate::Response)> {
         let handshake = crate::ClientHandshake::new(url, options)?;
-        let host = handshake
-            .url()
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let host = handshake.url().host().to_owned();
         let tcp = TcpStream::connect((host.as_str(), handshake.url().port()))?;
         tcp.set_nodelay(true)?;
         let stream = if handshake.needs_tls() {

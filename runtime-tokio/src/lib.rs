@@ -254,12 +254,7 @@ pub async fn connect_with(
     options: ClientOptions,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Response)> {
     let handshake = ClientHandshake::new(url, options)?;
-    let host = handshake
-        .url()
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let host = handshake.url().host().to_owned();
     let tcp = TcpStream::connect((host.as_str(), handshake.url().port())).await?;
     tcp.set_nodelay(true)?;
     let stream = if handshake.needs_tls() {
