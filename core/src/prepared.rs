@@ -58,7 +58,9 @@ impl PreparedMessage {
             .filter(|d| d.enabled && payload.len() >= d.threshold)
             .map(|d| {
                 let window = d.max_window_bits.clamp(8, 15);
-                let deflated = Deflater::new(d.level, window).compress(&payload);
+                let mut deflater = Deflater::take(d.level, window);
+                let deflated = deflater.compress(&payload);
+                deflater.release();
                 (Encoding::new(kind, true, Bytes::from(deflated)), window)
             });
         PreparedMessage {

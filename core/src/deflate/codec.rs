@@ -1,5 +1,7 @@
 //! Per-message DEFLATE compression and bounded inflation (RFC 7692 section 7.2).
 
+use std::cell::RefCell;
+
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::error::ProtocolError;
@@ -12,10 +14,29 @@ pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 /// streamed pieces of a compressed message.
 pub(crate) const INFLATE_CHUNK: usize = 32 * 1024;
 
+/// How many idle compressor and decompressor states each thread keeps for reuse.
+///
+/// Without context takeover no state survives a message, so a connection borrows one when a
+/// message starts and gives it back, reset, when it ends: an idle connection holds none. zlib's
+/// state is large (a compressor with a 32 KiB window is about 256 KiB, a decompressor about
+/// 40 KiB) and slow to set up, so neither "one per connection" (memory) nor "one per message"
+/// (time) will do. One thread handles one message at a time per connection it is driving, so a
+/// handful covers the usual case; states beyond it are freed. The pool is plain thread-local
+/// storage: the engine still starts no thread and does no I/O.
+const POOL_PER_THREAD: usize = 4;
+
+thread_local! {
+    static IDLE_DEFLATERS: RefCell<Vec<Deflater>> = const { RefCell::new(Vec::new()) };
+    static IDLE_DECOMPRESSORS: RefCell<Vec<Decompress>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Compresses messages without context takeover: every message starts from an empty window, so
 /// its bytes depend on nothing sent before and can be reused across connections.
 pub(crate) struct Deflater {
     inner: Compress,
+    /// The level and window it was made with, the key for reuse.
+    level: u32,
+    window_bits: u8,
 }
 
 impl std::fmt::Debug for Deflater {
@@ -31,14 +52,38 @@ impl Deflater {
     /// stored blocks only (level 0), which have no back-references at all and so respect any
     /// window.
     pub(crate) fn new(level: u32, window_bits: u8) -> Self {
-        let (level, bits) = if window_bits <= 8 {
+        let (zlib_level, zlib_bits) = if window_bits <= 8 {
             (0, 9)
         } else {
             (level.min(9), window_bits)
         };
         Deflater {
-            inner: Compress::new_with_window_bits(Compression::new(level), false, bits),
+            inner: Compress::new_with_window_bits(Compression::new(zlib_level), false, zlib_bits),
+            level,
+            window_bits,
         }
+    }
+
+    /// A compressor from the thread's pool when one with these settings waits there, a new one
+    /// otherwise.
+    pub(crate) fn take(level: u32, window_bits: u8) -> Self {
+        IDLE_DEFLATERS
+            .with_borrow_mut(|idle| {
+                let found = idle
+                    .iter()
+                    .position(|d| d.level == level && d.window_bits == window_bits)?;
+                Some(idle.swap_remove(found))
+            })
+            .unwrap_or_else(|| Deflater::new(level, window_bits))
+    }
+
+    /// Returns a compressor that finished its message (so is reset) to the thread's pool.
+    pub(crate) fn release(self) {
+        IDLE_DEFLATERS.with_borrow_mut(|idle| {
+            if idle.len() < POOL_PER_THREAD {
+                idle.push(self);
+            }
+        });
     }
 
     /// Compresses `input` into `out` without flushing (a piece of a streamed message).
@@ -107,6 +152,29 @@ impl Inflater {
             reset_per_message,
             stream_ended: false,
         }
+    }
+
+    /// An inflater whose state comes from the thread's pool when one waits there.
+    pub(crate) fn take(reset_per_message: bool) -> Self {
+        match IDLE_DECOMPRESSORS.with_borrow_mut(Vec::pop) {
+            Some(inner) => Inflater {
+                inner,
+                reset_per_message,
+                stream_ended: false,
+            },
+            None => Inflater::new(reset_per_message),
+        }
+    }
+
+    /// Returns the state to the thread's pool; only after [`end_message`](Self::end_message)
+    /// of a peer without context takeover, which reset it.
+    pub(crate) fn release(self) {
+        debug_assert!(self.reset_per_message, "only a reset state is reusable");
+        IDLE_DECOMPRESSORS.with_borrow_mut(|idle| {
+            if idle.len() < POOL_PER_THREAD {
+                idle.push(self.inner);
+            }
+        });
     }
 
     /// Inflates from `input` into `out`, appending at most `max_out` bytes. Returns the input
