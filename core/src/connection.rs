@@ -180,7 +180,9 @@ struct DeflateState {
     window_bits: u8,
     /// Whether the peer starts each message with an empty window.
     peer_no_context: bool,
-    /// Created on first use, kept for the next message.
+    /// Held only while a message is being compressed or inflated (with context takeover on
+    /// the peer's side, the inflater is kept between messages); borrowed from and returned to
+    /// the thread's pool (`deflate::codec`).
     deflater: Option<Deflater>,
     inflater: Option<Inflater>,
 }
@@ -232,14 +234,18 @@ impl Timer {
 pub struct Connection {
     role: Role,
     config: Config,
-    rng: Rng,
+    /// Mask keys; made on the first masked frame, so server connections carry none.
+    rng: Option<Box<Rng>>,
     /// permessage-deflate, when negotiated; it gives RSV1 its meaning.
-    deflate: Option<DeflateState>,
+    /// Boxed: most connections do not negotiate it, and the rest pay one pointer while idle.
+    deflate: Option<Box<DeflateState>>,
 
     read_buf: BytesMut,
     eof: bool,
     frame: Option<InFrame>,
-    message: Option<InMessage>,
+    /// Boxed: only fragmented, compressed or streamed messages need one, and an idle
+    /// connection then pays one pointer for it.
+    message: Option<Box<InMessage>>,
     read_mode: ReadMode,
     /// Streaming mode: the last piece of a message went out, `MessageEnd` is next.
     message_end_due: bool,
@@ -287,18 +293,18 @@ impl Connection {
                     params.server_no_context_takeover,
                 ),
             };
-            DeflateState {
+            Box::new(DeflateState {
                 params,
                 window_bits: ours.min(config.deflate.max_window_bits),
                 peer_no_context,
                 deflater: None,
                 inflater: None,
-            }
+            })
         });
         let ping_timer = config.ping_interval.map_or(Timer::Off, Timer::Pending);
         Connection {
             role,
-            rng: Rng::new(config.key_source.clone()),
+            rng: None,
             config,
             deflate,
 
@@ -364,6 +370,27 @@ impl Connection {
         &mut self.read_buf
     }
 
+    /// Whether the bytes already received hold a whole frame (or the rest of the frame being
+    /// read), so the next [`poll_event`](Self::poll_event) makes progress without reading the
+    /// transport. Runtimes use it to batch output: while the application works through a burst
+    /// of messages that arrived together, its replies can wait for one write at the end of the
+    /// burst. Errs on the side of `false` (a malformed header, a fragment whose rest has not
+    /// arrived), which only costs a write.
+    pub fn input_ready(&self) -> bool {
+        if self.input_closed {
+            return false;
+        }
+        match &self.frame {
+            Some(frame) => frame.remaining > 0 && frame.remaining <= self.read_buf.len() as u64,
+            None => match FrameHeader::parse(&self.read_buf) {
+                Ok(Some((header, header_len))) => {
+                    header.payload_len <= (self.read_buf.len() - header_len) as u64
+                }
+                _ => false,
+            },
+        }
+    }
+
     /// Hands received transport bytes to the connection (a copying alternative to `read_buf`).
     pub fn receive(&mut self, data: &[u8]) {
         self.read_buf.extend_from_slice(data);
@@ -412,6 +439,14 @@ impl Connection {
         }
         if self.input_closed {
             return Err(Error::Closed);
+        }
+        if self.frame.is_none() && !self.message_end_due {
+            // Most frames are small whole messages: tried first, without the general loop.
+            match self.small_message() {
+                Ok(Some(message)) => return Ok(Some(Event::Message(message))),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
         }
         match self.next_event() {
             Ok(Some(event)) => Ok(Some(event)),
@@ -512,6 +547,70 @@ impl Connection {
         Ok(())
     }
 
+    /// The fastest path, for the most common frame of all: a whole, unfragmented, uncompressed
+    /// text or binary message of under 64 KiB, masked as its direction requires, that has fully
+    /// arrived and is read in whole-message mode, with no message in progress. Its payload is
+    /// copied out and unmasked in the copy (one pass, in cache), and the read buffer advanced
+    /// once. Everything else, including every frame this path would have to refuse, is left
+    /// untouched to the general path, which owns the errors.
+    #[inline]
+    fn small_message(&mut self) -> Result<Option<Message>, ProtocolError> {
+        let buf = &self.read_buf[..];
+        let [b0, b1, ..] = *buf else { return Ok(None) };
+        // FIN, no reserved bits, text or binary.
+        let kind = match b0 {
+            0x81 => MessageKind::Text,
+            0x82 => MessageKind::Binary,
+            _ => return Ok(None),
+        };
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server)
+            || self.message.is_some()
+            || self.read_mode != ReadMode::Whole
+        {
+            return Ok(None);
+        }
+        let (len, mut header_len) = match b1 & 0x7F {
+            127 => return Ok(None),
+            126 => match buf.get(2..4) {
+                Some(b) => (usize::from(u16::from_be_bytes([b[0], b[1]])), 4),
+                None => return Ok(None),
+            },
+            n => (usize::from(n), 2),
+        };
+        let key = if masked {
+            let Some(k) = buf.get(header_len..header_len + 4) else {
+                return Ok(None);
+            };
+            header_len += 4;
+            Some([k[0], k[1], k[2], k[3]])
+        } else {
+            None
+        };
+        if buf.len() - header_len < len
+            || len > self.config.max_frame_size
+            || len > self.config.max_message_size
+            || self.shares_payload(len)
+        {
+            return Ok(None);
+        }
+        let mut payload = Vec::with_capacity(len);
+        payload.extend_from_slice(&buf[header_len..header_len + len]);
+        if let Some(key) = key {
+            apply_mask(&mut payload, key, 0);
+        }
+        self.read_buf.advance(header_len + len);
+        Ok(Some(match kind {
+            MessageKind::Text => {
+                if std::str::from_utf8(&payload).is_err() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                Message::Text(Utf8Bytes::from_validated(Bytes::from(payload)))
+            }
+            MessageKind::Binary => Message::Binary(Bytes::from(payload)),
+        }))
+    }
+
     /// The fast path for the common case: a whole, unfragmented, uncompressed message whose
     /// frame has fully arrived, read in whole-message mode. It is unmasked, validated and split
     /// off the read buffer without the per-frame and per-message bookkeeping of the general
@@ -563,7 +662,7 @@ impl Connection {
             _ => return None,
         };
         let streaming = self.read_mode == ReadMode::Streaming;
-        self.message = Some(InMessage {
+        self.message = Some(Box::new(InMessage {
             kind,
             size: h.payload_len as usize,
             fragments: 1,
@@ -573,7 +672,7 @@ impl Connection {
             compressed: h.rsv1,
             inflated: 0,
             tail_fed: 0,
-        });
+        }));
         streaming.then_some(kind)
     }
 
@@ -671,6 +770,12 @@ impl Connection {
         Ok(Step::Event(Event::Message(message)))
     }
 
+    /// Whether a payload of `len` bytes leaves the read buffer by reference (see
+    /// [`take_payload`](Self::take_payload)) rather than as a copy.
+    fn shares_payload(&self, len: usize) -> bool {
+        len >= SHARE_THRESHOLD && 2 * len >= self.read_buf.capacity()
+    }
+
     /// Takes the first `len` bytes of the read buffer for the application.
     ///
     /// A large payload is split out without a copy. A `Bytes` split out of the read buffer
@@ -680,7 +785,7 @@ impl Connection {
     /// for one-byte messages read with the usual 4 KiB reads. Payloads that are shared are at
     /// least half of what is left of the buffer, so they pin at most about twice their size.
     fn take_payload(&mut self, len: usize) -> Bytes {
-        if len >= SHARE_THRESHOLD && 2 * len >= self.read_buf.capacity() {
+        if self.shares_payload(len) {
             self.read_buf.split_to(len).freeze()
         } else {
             let payload = Bytes::copy_from_slice(&self.read_buf[..len]);
@@ -701,7 +806,7 @@ impl Connection {
         let peer_no_context = deflate.peer_no_context;
         let inflater = deflate
             .inflater
-            .get_or_insert_with(|| Inflater::new(peer_no_context));
+            .get_or_insert_with(|| Inflater::take(peer_no_context));
         let message = self
             .message
             .as_mut()
@@ -768,6 +873,13 @@ impl Connection {
         }
         finish_text(message)?;
         inflater.end_message();
+        if peer_no_context {
+            // Nothing carries over to the next message: the state goes back to the thread's
+            // pool, and an idle connection holds none.
+            if let Some(inflater) = deflate.inflater.take() {
+                inflater.release();
+            }
+        }
         let message = self.message.take().expect("present");
         if message.streaming {
             return Ok(Step::Event(Event::MessageEnd));
@@ -865,6 +977,7 @@ impl Connection {
         let threshold = self.config.deflate.threshold;
         if options.compress && self.deflate.is_some() && payload.len() >= threshold {
             let compressed = Bytes::from(self.deflater().compress(&payload));
+            self.release_deflater();
             self.push_frame(true, true, opcode, &compressed, Some(&compressed));
         } else {
             self.push_frame(true, false, opcode, &payload, Some(&payload));
@@ -964,6 +1077,7 @@ impl Connection {
         let mut out = self.outgoing.take().ok_or(Error::NoMessageInProgress)?;
         if out.compressed {
             self.deflater().finish(&mut out.pending);
+            self.release_deflater();
             self.push_full_fragments(&mut out, self.config.fragment_size.max(1));
         }
         let last = std::mem::take(&mut out.pending);
@@ -984,7 +1098,8 @@ impl Connection {
         out.pending = pending;
     }
 
-    /// The compressor, created on first use. Only called with deflate negotiated.
+    /// The compressor, borrowed from the thread's pool for the message being compressed. Only
+    /// called with deflate negotiated.
     fn deflater(&mut self) -> &mut Deflater {
         let level = self.config.deflate.level;
         let deflate = self
@@ -994,7 +1109,15 @@ impl Connection {
         let window = deflate.window_bits;
         deflate
             .deflater
-            .get_or_insert_with(|| Deflater::new(level, window))
+            .get_or_insert_with(|| Deflater::take(level, window))
+    }
+
+    /// Gives the compressor back once a message is complete: without context takeover the
+    /// next message starts from nothing, so an idle connection keeps no compressor state.
+    fn release_deflater(&mut self) {
+        if let Some(deflater) = self.deflate.as_mut().and_then(|d| d.deflater.take()) {
+            deflater.release();
+        }
     }
 
     /// Queues a ping. The payload is at most 125 bytes.
@@ -1035,6 +1158,13 @@ impl Connection {
             self.push_heartbeat_ping();
         }
         (!self.transmit.is_empty()).then_some(&mut self.transmit)
+    }
+
+    /// Frees the output buffer's memory if everything was written. A runtime calls it when the
+    /// connection goes idle (waiting for the peer with nothing to send), so thousands of idle
+    /// connections keep no write buffers; a busy one keeps reusing its buffer.
+    pub fn release_idle_output(&mut self) {
+        self.transmit.release_if_empty();
     }
 
     /// Whether output is waiting (an automatic reply included): the runtime must write it even
@@ -1130,7 +1260,11 @@ impl Connection {
         let mut header = FrameHeader::new(fin, opcode, payload.len() as u64);
         header.rsv1 = rsv1;
         if self.role == Role::Client {
-            header.mask = Some(self.rng.mask_key());
+            let source = &self.config.key_source;
+            let rng = self
+                .rng
+                .get_or_insert_with(|| Box::new(Rng::new(source.clone())));
+            header.mask = Some(rng.mask_key());
         }
         self.transmit.push_frame(header, payload, shared);
     }

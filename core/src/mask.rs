@@ -1,8 +1,8 @@
 //! Payload masking (RFC 6455 section 5.3).
 //!
 //! Masking XORs each payload byte with the key byte at the same position modulo four. The work is
-//! done eight bytes at a time on a rotated 64-bit key, which the compiler turns into SIMD on every
-//! common target, with no `unsafe`.
+//! done 32 bytes at a time against a repeated, rotated key, which the compiler turns into SIMD on
+//! every common target, with no `unsafe`; then eight bytes, then single bytes.
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -10,19 +10,35 @@
 /// payload bytes already unmasked. Masking is its own inverse, so the same call masks and unmasks.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
+    // 32-byte blocks against a 32-byte key: a shape the compiler turns into SIMD XORs on
+    // every common target (two SSE2 registers on baseline x86-64), with no `unsafe`.
+    let mut key_block = [0u8; BLOCK];
+    for (i, k) in key_block.iter_mut().enumerate() {
+        *k = key[i & 3];
+    }
+    let mut blocks = buf.chunks_exact_mut(BLOCK);
+    for block in &mut blocks {
+        for (byte, k) in block.iter_mut().zip(key_block) {
+            *byte ^= k;
+        }
+    }
+    // The tail starts at a multiple of 32, so the key phase is unchanged.
+    let tail = blocks.into_remainder();
+    let mut words = tail.chunks_exact_mut(8);
     let key64 = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
-    let mut words = buf.chunks_exact_mut(8);
     for word in &mut words {
         let value = u64::from_ne_bytes((&*word).try_into().expect("chunk of 8")) ^ key64;
         word.copy_from_slice(&value.to_ne_bytes());
     }
     for (i, byte) in words.into_remainder().iter_mut().enumerate() {
-        // The remainder starts at a multiple of eight, so the key phase is unchanged.
         *byte ^= key[i & 3];
     }
 }
+
+/// Bytes masked per SIMD block.
+const BLOCK: usize = 32;
 
 /// The key as seen from `offset` bytes into the payload.
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
@@ -51,7 +67,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_bytewise_definition(data in proptest::collection::vec(any::<u8>(), 0..100),
+        fn matches_bytewise_definition(data in proptest::collection::vec(any::<u8>(), 0..300),
                                        key in any::<[u8; 4]>(), offset in 0usize..16) {
             let mut fast = data.clone();
             apply_mask(&mut fast, key, offset);

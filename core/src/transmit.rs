@@ -41,6 +41,14 @@ impl Transmit {
         self.len == 0
     }
 
+    /// Frees the buffers' memory when nothing is waiting, for a connection about to go idle.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.tail = BytesMut::new();
+            self.chunks = VecDeque::new();
+        }
+    }
+
     /// Up to `max` slices of the waiting bytes, in order, for `write_vectored`.
     pub fn io_slices(&self, max: usize) -> Vec<IoSlice<'_>> {
         let mut slices = vec![IoSlice::new(&[]); max.min(self.chunks.len() + 1)];

@@ -417,3 +417,30 @@ fn a_zero_output_limit_still_lets_one_frame_through_at_a_time() {
         ]
     );
 }
+
+#[test]
+fn input_ready_tells_whether_a_whole_frame_is_buffered() {
+    let mut client = Connection::new(Role::Client, Config::default());
+    client.send(Message::binary(vec![7u8; 300])).unwrap();
+    client.send(Message::text("second")).unwrap();
+    let wire = take_output(&mut client);
+    // 300 bytes need a 16-bit length: 2 + 2 + 4 (mask) header bytes.
+    let first = 8 + 300;
+    let mut server = Connection::new(Role::Server, Config::default());
+    assert!(!server.input_ready(), "nothing received");
+    server.receive(&wire[..3]);
+    assert!(!server.input_ready(), "a partial header");
+    server.receive(&wire[3..first - 1]);
+    assert!(!server.input_ready(), "one payload byte missing");
+    server.receive(&wire[first - 1..first + 1]);
+    assert!(server.input_ready(), "the first frame is complete");
+    assert!(matches!(server.poll_event(), Ok(Some(Event::Message(_)))));
+    assert!(!server.input_ready(), "only a byte of the second frame");
+    server.receive(&wire[first + 1..]);
+    assert!(server.input_ready());
+    assert_eq!(
+        server.poll_event().unwrap(),
+        Some(Event::Message(Message::text("second")))
+    );
+    assert!(!server.input_ready());
+}
