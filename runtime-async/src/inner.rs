@@ -3,7 +3,7 @@
 //! deadline. Every method is a `poll_*` that keeps all progress in the engine, so dropping a
 //! future between polls loses nothing.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 use wsio_core::{CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State};
 
+use crate::buffers;
 use crate::transport::{Timer, Transport};
 use crate::wakers::{Side, WakerHub};
 
@@ -24,7 +25,7 @@ const MAX_IOV: usize = 64;
 
 /// The driver state over transport `T` and timer `R`; public only to appear in the sealed
 /// `Access` trait.
-pub struct Inner<T, R> {
+pub struct Inner<T: Transport, R: Timer> {
     pub(crate) session: Session,
     pub(crate) stream: T,
     pub(crate) read_buffer_size: usize,
@@ -81,8 +82,10 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         let cx = &mut hub_cx;
         while let Some(out) = self.session.connection().poll_transmit() {
             let written = {
-                let slices = out.io_slices(MAX_IOV);
-                ready!(self.stream.poll_write_vectored(cx, &slices))?
+                // On the stack: a write per burst should not also cost an allocation.
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let n = out.chunks_vectored(&mut slices);
+                ready!(self.stream.poll_write_vectored(cx, &slices[..n]))?
             };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -90,6 +93,22 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             out.advance(written);
         }
         self.stream.poll_flush(cx)
+    }
+
+    /// Writer side, after a `send` on the whole stream: writes now, unless the bytes already
+    /// received hold another frame. Then the application is working through a burst that
+    /// arrived together and will be back in `recv` without waiting, and the write waits for
+    /// the end of the burst (the read step writes everything before it waits for the network),
+    /// so a burst of replies leaves in one vectored write instead of one write each. The same
+    /// idea as Netty's flush consolidation; bounded by the write buffer size.
+    pub(crate) fn poll_flush_after_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let conn = self.session.connection_ref();
+        if conn.input_ready() && conn.buffer_stats().output_pending < self.write_buffer_size {
+            self.register(Side::Writer, cx);
+            Poll::Ready(Ok(()))
+        } else {
+            self.poll_flush_output(cx)
+        }
     }
 
     /// Writer side: writes output if there is at least a write buffer's worth (batching small
@@ -144,6 +163,9 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         let size = self.read_buffer_size;
         let buf = self.session.connection().read_buf();
         let start = buf.len();
+        if start == 0 && buf.capacity() < size {
+            *buf = buffers::take(size);
+        }
         buf.resize(start + size, 0);
         let mut hub_cx = Context::from_waker(&self.hub_waker);
         let result = self.stream.poll_read(&mut hub_cx, &mut buf[start..]);
@@ -152,6 +174,13 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             _ => 0,
         };
         buf.truncate(start + n);
+        if start + n == 0 {
+            // Waiting with nothing buffered: the connection is idle and lends its buffer back.
+            buffers::give(std::mem::take(buf), size);
+            if result.is_pending() {
+                self.session.connection().release_idle_output();
+            }
+        }
         match result {
             Poll::Ready(Ok(_)) => {
                 if n == 0 {
@@ -173,10 +202,6 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         mut step: impl FnMut(&mut Session) -> std::result::Result<Progress<V>, wsio_core::Error>,
     ) -> Poll<Result<V>> {
         self.register(Side::Reader, cx);
-        // Output left by earlier calls first: automatic replies never wait for the application.
-        if let Poll::Ready(Err(e)) = self.poll_flush_hub() {
-            return Poll::Ready(Err(e.into()));
-        }
         loop {
             if self.failure.is_some() {
                 let _ = ready!(self.poll_flush_hub());
@@ -184,13 +209,25 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                 return Poll::Ready(Err(self.failure.take().expect("checked").into()));
             }
             let progress = step(&mut self.session);
-            // What this step queued (pongs, the close echo) goes out now, before the task
-            // waits on the stream; if the socket is full, its wakeup brings us back to write.
-            if let Poll::Ready(Err(e)) = self.poll_flush_hub() {
-                return Poll::Ready(Err(e.into()));
-            }
             match progress {
                 Ok(Progress::Done(value)) => {
+                    // Output (replies to a burst, pongs) waits while the next frame is already
+                    // here: it leaves in one write when the burst ends, below. Closing and a
+                    // full write buffer do not wait.
+                    let conn = self.session.connection_ref();
+                    if conn.state() != State::Open
+                        || conn.buffer_stats().output_pending >= self.write_buffer_size
+                    {
+                        self.try_flush()?;
+                    }
+                    let conn = self.session.connection();
+                    if conn.read_buf().is_empty() && conn.read_buf().capacity() > 0 {
+                        // Everything received is consumed: the buffer goes back to the pool
+                        // rather than staying with a connection the application may not read
+                        // again for a long time.
+                        let buf = std::mem::take(conn.read_buf());
+                        buffers::give(buf, self.read_buffer_size);
+                    }
                     let conn = self.session.connection_ref();
                     if conn.state() == State::Closed
                         && conn.role() == Role::Server
@@ -200,9 +237,24 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                     }
                     return Poll::Ready(Ok(value));
                 }
-                Ok(Progress::NeedInput) => ready!(self.poll_fill(cx))?,
+                Ok(Progress::NeedInput) => {
+                    // About to wait for the network: everything queued goes out first
+                    // (automatic replies never wait for the application). If the socket is
+                    // full, its wakeup brings the task back here to write the rest.
+                    self.try_flush()?;
+                    ready!(self.poll_fill(cx))?
+                }
                 Err(e) => self.failure = Some(e),
             }
+        }
+    }
+
+    /// Writes what the transport takes now; a full socket is not an error (the hub waker
+    /// brings the task back when it drains).
+    fn try_flush(&mut self) -> Result<()> {
+        match self.poll_flush_hub() {
+            Poll::Ready(Err(e)) => Err(e.into()),
+            _ => Ok(()),
         }
     }
 
@@ -258,5 +310,16 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         let _ = ready!(self.poll_flush_hub());
         ready!(self.poll_shut());
         Poll::Ready(result)
+    }
+}
+
+impl<T: Transport, R: Timer> Drop for Inner<T, R> {
+    /// Output a batching `send` left for the end of a burst is written if the transport takes
+    /// it without waiting, so dropping the stream right after a `send` loses nothing in the
+    /// usual case. (`close` is the way to be sure everything arrived.)
+    fn drop(&mut self) {
+        if !self.shut && self.session.connection_ref().wants_write() {
+            let _ = self.poll_flush_hub();
+        }
     }
 }

@@ -32,11 +32,11 @@ pub trait Access {
 /// Read with [`recv`](Self::recv) (or as a [`Stream`]), write with [`send`](Self::send) (or as a
 /// [`Sink`]). Automatic replies (pong, close echo) are written while the application waits in
 /// `recv`, without any further call. [`split`](Self::split) gives halves for two tasks.
-pub struct WebSocketStream<T, R> {
+pub struct WebSocketStream<T: Transport, R: Timer> {
     inner: Inner<T, R>,
 }
 
-impl<T, R> std::fmt::Debug for WebSocketStream<T, R> {
+impl<T: Transport, R: Timer> std::fmt::Debug for WebSocketStream<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketStream")
             .field("session", &self.inner.session)
@@ -85,13 +85,24 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
 
     /// Sends a message and writes it out.
     ///
+    /// # Write batching
+    ///
+    /// When the bytes already received hold another frame (the peer sent a burst, and the next
+    /// [`recv`](Self::recv) returns without waiting), the message is queued and written
+    /// together with the replies to the rest of the burst: by the `send` or `recv` that finds
+    /// no more input waiting, at the latest before `recv` waits for the network, or by
+    /// [`flush`](Self::flush) / [`close`](Self::close). An echo or request/response loop
+    /// written the plain way then makes one vectored write per burst instead of one per
+    /// message. Call `flush` after `send` if a reply must leave before the next `recv`.
+    /// Split halves do not batch: their reader may be in another task.
+    ///
     /// # Cancel safety
     ///
     /// Not cancel-safe: if dropped before completion, the message may be queued but not yet
     /// written (the next write or `flush` sends it), or, when the output was over its limit,
     /// not queued at all.
     pub async fn send(&mut self, message: Message) -> Result<()> {
-        send(self, message).await
+        send(self, message, true).await
     }
 
     /// Queues a message, writing only once a write buffer's worth waits: many small messages,
@@ -232,7 +243,7 @@ impl<T: Transport, R: Timer> Sink<Message> for WebSocketStream<T, R> {
     }
 }
 
-fn lock<T, R>(shared: &Mutex<Inner<T, R>>) -> MutexGuard<'_, Inner<T, R>> {
+fn lock<T: Transport, R: Timer>(shared: &Mutex<Inner<T, R>>) -> MutexGuard<'_, Inner<T, R>> {
     // A panic in an application handler must not take the other half down with it.
     shared
         .lock()
@@ -240,12 +251,12 @@ fn lock<T, R>(shared: &Mutex<Inner<T, R>>) -> MutexGuard<'_, Inner<T, R>> {
 }
 
 /// The reading half of a split [`WebSocketStream`].
-pub struct ReadHalf<T, R> {
+pub struct ReadHalf<T: Transport, R: Timer> {
     shared: Arc<Mutex<Inner<T, R>>>,
 }
 
 /// The writing half of a split [`WebSocketStream`].
-pub struct WriteHalf<T, R> {
+pub struct WriteHalf<T: Transport, R: Timer> {
     shared: Arc<Mutex<Inner<T, R>>>,
 }
 
@@ -301,7 +312,7 @@ impl<T: Transport, R: Timer> Stream for ReadHalf<T, R> {
 impl<T: Transport, R: Timer> WriteHalf<T, R> {
     /// As [`WebSocketStream::send`].
     pub async fn send(&mut self, message: Message) -> Result<()> {
-        send(self, message).await
+        send(self, message, false).await
     }
 
     /// As [`WebSocketStream::feed`].
@@ -361,9 +372,16 @@ impl<T: Transport, R: Timer> Sink<Message> for WriteHalf<T, R> {
 
 // ---- operations shared by the whole stream and the halves
 
-async fn send(a: &mut impl Access, message: Message) -> Result<()> {
+/// Queues `message` and writes it out; with `batch` (the whole stream, whose owner is also the
+/// reader) the write may wait for the end of a burst of received messages, see
+/// `Inner::poll_flush_after_send`.
+async fn send(a: &mut impl Access, message: Message, batch: bool) -> Result<()> {
     poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
-    Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
+    if batch {
+        Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_after_send(cx))).await?)
+    } else {
+        Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
+    }
 }
 
 async fn feed(a: &mut impl Access, message: Message) -> Result<()> {

@@ -145,7 +145,9 @@ fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
 /// Accepts a WebSocket upgrade on `stream` with the default [`Upgrader`] (same-origin check,
 /// no subprotocols, no compression).
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocketStream<S>> {
-    accept_with(stream, &Upgrader::default())
+    // Boxed: a future is as large as its largest state, so a task awaiting the handshake
+    // inline would carry the handshake's buffers for the whole life of the connection.
+    Box::pin(async move { accept_with(stream, &Upgrader::default()).await })
         .await
         .map(|(ws, _)| ws)
 }
@@ -156,9 +158,14 @@ pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     upgrader: &Upgrader,
 ) -> Result<(WebSocketStream<S>, Request)> {
-    let (request, leftover) = read_request(&mut stream, upgrader).await?;
-    let ws = accept_request(stream, upgrader, &request, leftover).await?;
-    Ok((ws, request))
+    // Boxed for the reason given in `accept`: the handshake's state lives only as long as the
+    // handshake.
+    Box::pin(async move {
+        let (request, leftover) = read_request(&mut stream, upgrader).await?;
+        let ws = accept_request(stream, upgrader, &request, leftover).await?;
+        Ok((ws, request))
+    })
+    .await
 }
 
 /// Reads one HTTP request head within `upgrader`'s limits, for an application that routes
@@ -225,23 +232,27 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     mut handshake: ClientHandshake,
 ) -> Result<(WebSocketStream<S>, Response)> {
-    stream.write_all(&handshake.request_bytes()).await?;
-    stream.flush().await?;
-    let mut buf = vec![0; 4096];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+    // Boxed, as in `accept`: the task keeps only the connection, not the handshake.
+    Box::pin(async move {
+        stream.write_all(&handshake.request_bytes()).await?;
+        stream.flush().await?;
+        let mut buf = vec![0; 4096];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+            if let Parsed::Complete {
+                value: connected,
+                leftover,
+            } = handshake.feed(&buf[..n])?
+            {
+                let conn = handshake.connection(&connected, &leftover);
+                return Ok((websocket(conn, stream, 4096, 4096), connected.response));
+            }
         }
-        if let Parsed::Complete {
-            value: connected,
-            leftover,
-        } = handshake.feed(&buf[..n])?
-        {
-            let conn = handshake.connection(&connected, &leftover);
-            return Ok((websocket(conn, stream, 4096, 4096), connected.response));
-        }
-    }
+    })
+    .await
 }
 
 /// Connects to a `ws://` or (feature `rustls`) `wss://` URL with default options.

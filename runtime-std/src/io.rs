@@ -152,11 +152,22 @@ fn fail(d: &mut impl Output, error: wsio_core::Error) -> Error {
 /// finished on the server side, closes the transport (the server closes TCP first, RFC 6455
 /// section 7.1.1).
 fn settle(d: &mut impl Output) -> Result<()> {
-    d.flush_output()?;
-    let (state, role) = {
+    let limit = d.settings().write_buffer_size;
+    let (state, role, pending) = {
         let mut s = d.session();
-        (s.connection().state(), s.connection().role())
+        let conn = s.connection();
+        (
+            conn.state(),
+            conn.role(),
+            conn.buffer_stats().output_pending,
+        )
     };
+    // While more received frames wait, replies and pongs wait too, for one write at the end
+    // of the burst (`Input::fill` writes everything before it blocks); closing and a full
+    // write buffer do not wait.
+    if state != State::Open || pending >= limit {
+        d.flush_output()?;
+    }
     if state == State::Closed && role == Role::Server {
         d.shutdown();
     }
@@ -199,6 +210,24 @@ pub(crate) fn read_message(d: &mut impl Input) -> Result<Option<Message>> {
 pub(crate) fn send(d: &mut impl Output, message: Message) -> Result<()> {
     queue(d, |c| c.send(message.clone()))?;
     Ok(d.flush_output()?)
+}
+
+/// `send` for the unsplit socket, whose owner is also its reader: when the bytes already
+/// received hold another frame, the application is working through a burst and will be back
+/// in `read_message` without blocking, so the write waits for the end of the burst (one
+/// vectored write for all the replies); otherwise it happens now.
+pub(crate) fn send_batched(d: &mut impl Output, message: Message) -> Result<()> {
+    queue(d, |c| c.send(message.clone()))?;
+    let limit = d.settings().write_buffer_size;
+    let burst = {
+        let mut s = d.session();
+        let conn = s.connection();
+        conn.input_ready() && conn.buffer_stats().output_pending < limit
+    };
+    if !burst {
+        d.flush_output()?;
+    }
+    Ok(())
 }
 
 pub(crate) fn write_message(d: &mut impl Output, message: Message) -> Result<()> {

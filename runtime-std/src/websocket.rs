@@ -19,7 +19,7 @@ use crate::stream::{Stream, TryClone};
 /// One thread at a time uses it; [`split`](Self::split) gives a reader and a writer that two
 /// threads can use at once. Automatic replies (pong, close echo) are written as soon as the
 /// read that produced them returns, even if the application never writes.
-pub struct WebSocket<S> {
+pub struct WebSocket<S: Stream> {
     session: Session,
     stream: S,
     settings: Settings,
@@ -27,7 +27,7 @@ pub struct WebSocket<S> {
     socket_timeout: Option<Option<Duration>>,
 }
 
-impl<S> std::fmt::Debug for WebSocket<S> {
+impl<S: Stream> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
             .field("session", &self.session)
@@ -58,9 +58,17 @@ impl<S: Stream> WebSocket<S> {
         ops::read_message(self)
     }
 
-    /// Sends a message and flushes it.
+    /// Sends a message and writes it out.
+    ///
+    /// When the bytes already received hold another frame (the peer sent a burst and the next
+    /// [`read_message`](Self::read_message) returns without blocking), the message is written
+    /// together with the replies to the rest of the burst: by the `send` or read that finds no
+    /// more input waiting, at the latest before a read blocks, or by [`flush`](Self::flush) /
+    /// [`close`](Self::close). A plain echo or request/response loop then makes one write per
+    /// burst instead of one per message. Call `flush` if a reply must leave before the next
+    /// read. Split halves do not batch: their reader may be on another thread.
     pub fn send(&mut self, message: Message) -> Result<()> {
-        ops::send(self, message)
+        ops::send_batched(self, message)
     }
 
     /// Queues a message, writing only once a write buffer's worth is waiting: many small
@@ -147,14 +155,22 @@ impl<S: Stream> WebSocket<S> {
     /// Splits into a reader and a writer for two threads. The halves share the engine behind
     /// a lock held only for engine calls, never during I/O; each has its own handle to the
     /// stream. Control frames and close are safe from either half.
-    pub fn split(self) -> io::Result<(ReadHalf<S>, WriteHalf<S>)>
+    pub fn split(mut self) -> io::Result<(ReadHalf<S>, WriteHalf<S>)>
     where
         S: TryClone,
     {
         let reader = self.stream.try_clone()?;
+        let writer = self.stream.try_clone()?;
+        // The engine moves into the halves; what is left behind is an empty stand-in for
+        // `Drop`, and this handle to the stream closes (the halves hold their own).
+        let placeholder = Session::new(Connection::new(
+            wsio_core::Role::Client,
+            wsio_core::Config::default(),
+        ));
+        let session = std::mem::replace(&mut self.session, placeholder);
         let shared = Arc::new(Shared {
-            session: Mutex::new(self.session),
-            writer: Mutex::new(self.stream),
+            session: Mutex::new(session),
+            writer: Mutex::new(writer),
         });
         let read_half = ReadHalf {
             shared: shared.clone(),
@@ -223,6 +239,17 @@ impl<S: Stream> Input for WebSocket<S> {
             }
             Ok(_) => Ok(()),
             Err(e) => read_failed(self.session.connection(), e, deadline),
+        }
+    }
+}
+
+impl<S: Stream> Drop for WebSocket<S> {
+    /// Output a batching `send` left for the end of a burst is written before the socket goes,
+    /// so dropping it right after a `send` loses nothing. (`close` is the way to be sure
+    /// everything arrived.)
+    fn drop(&mut self) {
+        if self.session.connection_ref().wants_write() {
+            let _ = self.flush_output();
         }
     }
 }
