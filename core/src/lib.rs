@@ -29,6 +29,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod pool;
 pub mod prepared;
 pub mod rng;
 pub mod session;

@@ -11,10 +11,14 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::frame::{FrameHeader, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
+use crate::pool;
+
+/// The size of an output buffer borrowed from the pool.
+const OUTPUT_BUFFER: usize = 1024;
 
 /// Payloads at least this long are queued by reference rather than copied. Below it, a copy is
 /// cheaper than another iovec entry and another reference count.
-const SHARE_THRESHOLD: usize = 1024;
+const SHARE_THRESHOLD: usize = 4096;
 
 /// Encoded output, taken by the runtime as a [`bytes::Buf`].
 ///
@@ -41,12 +45,23 @@ impl Transmit {
         self.len == 0
     }
 
-    /// Frees the buffers' memory when nothing is waiting, for a connection about to go idle.
+    /// Gives the output buffer back to the thread's pool when nothing is waiting, for a
+    /// connection about to go idle.
     pub(crate) fn release_if_empty(&mut self) {
         if self.len == 0 {
-            self.tail = BytesMut::new();
+            if self.tail.capacity() > 0 {
+                pool::give(std::mem::take(&mut self.tail), pool::MAX_POOLED);
+            }
             self.chunks = VecDeque::new();
         }
+    }
+
+    /// The packing buffer, borrowed from the pool when the connection had given it back.
+    fn tail(&mut self) -> &mut BytesMut {
+        if self.tail.capacity() == 0 {
+            self.tail = pool::take(OUTPUT_BUFFER);
+        }
+        &mut self.tail
     }
 
     /// Up to `max` slices of the waiting bytes, in order, for `write_vectored`.
@@ -66,7 +81,7 @@ impl Transmit {
     ) {
         let mut head = [0; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
-        self.tail.extend_from_slice(&head[..head_len]);
+        self.tail().extend_from_slice(&head[..head_len]);
         match (header.mask, shared) {
             (None, Some(bytes)) if bytes.len() >= SHARE_THRESHOLD => {
                 let packed = self.tail.split().freeze();
@@ -94,7 +109,7 @@ impl Transmit {
             }
             self.chunks.push_back(bytes);
         } else {
-            self.tail.extend_from_slice(&bytes);
+            self.tail().extend_from_slice(&bytes);
         }
     }
 }

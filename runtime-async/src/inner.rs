@@ -9,9 +9,10 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
-use wsio_core::{CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State};
+use wsio_core::{
+    CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State, pool,
+};
 
-use crate::buffers;
 use crate::transport::{Timer, Transport};
 use crate::wakers::{Side, WakerHub};
 
@@ -23,12 +24,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How many slices one vectored write takes at most.
 const MAX_IOV: usize = 64;
 
+/// The largest single read, however much data is flowing.
+const MAX_READ: usize = 64 * 1024;
+
+/// How much output a burst may gather before it is written anyway. Not the write buffer size
+/// (gorilla's 4 KiB default would split a burst of 1 KiB replies into a write per four): large
+/// payloads are queued by reference, so this bounds bytes waiting, not bytes copied.
+const MAX_BATCH: usize = 64 * 1024;
+
 /// The driver state over transport `T` and timer `R`; public only to appear in the sealed
 /// `Access` trait.
 pub struct Inner<T: Transport, R: Timer> {
     pub(crate) session: Session,
     pub(crate) stream: T,
     pub(crate) read_buffer_size: usize,
+    /// How much the next read asks for: starts at `read_buffer_size`, doubles while reads come
+    /// back full (a burst or a large message: fewer system calls) up to `MAX_READ`, and falls
+    /// back as they come back small.
+    read_size: usize,
     pub(crate) write_buffer_size: usize,
     /// Wakes the reading task at the connection's next deadline (heartbeat, close timeout).
     timer: Option<R>,
@@ -36,10 +49,11 @@ pub struct Inner<T: Transport, R: Timer> {
     failure: Option<wsio_core::Error>,
     /// The transport was shut down after the closing handshake or a failure.
     shut: bool,
-    /// Wakes every task waiting on the connection; the stream is only ever polled with
-    /// `hub_waker`, so no task's registration can displace another's.
-    hub: Arc<WakerHub>,
-    hub_waker: Waker,
+    /// Once the connection is split: wakes every task waiting on it. The stream is then only
+    /// ever polled with `hub_waker`, so no task's registration can displace another's. An
+    /// unsplit stream has one task, which polls the stream with its own waker.
+    hub: Option<Arc<WakerHub>>,
+    hub_waker: Option<Waker>,
 }
 
 impl<T: Transport, R: Timer> Inner<T, R> {
@@ -49,37 +63,47 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         read_buffer_size: usize,
         write_buffer_size: usize,
     ) -> Self {
-        let (hub, hub_waker) = WakerHub::new();
         Inner {
             session,
             stream,
             read_buffer_size,
+            read_size: read_buffer_size,
             write_buffer_size,
             timer: None,
             failure: None,
             shut: false,
-            hub,
-            hub_waker,
+            hub: None,
+            hub_waker: None,
         }
     }
 
     /// Records the calling task as waiting on `side`. Every public entry point calls this
     /// before polling the stream.
     pub(crate) fn register(&self, side: Side, cx: &Context<'_>) {
-        self.hub.register(side, cx.waker());
+        if let Some(hub) = &self.hub {
+            hub.register(side, cx.waker());
+        }
+    }
+
+    /// Switches to the waker hub, for split halves in two tasks.
+    pub(crate) fn share_wakeups(&mut self) {
+        let (hub, waker) = WakerHub::new();
+        self.hub = Some(hub);
+        self.hub_waker = Some(waker);
     }
 
     /// Writer side: writes all pending output, then flushes the stream.
     pub(crate) fn poll_flush_output(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.register(Side::Writer, cx);
-        self.poll_flush_hub()
+        self.poll_flush_hub(cx)
     }
 
     /// Writes all pending output (vectored) and flushes, polling the stream with the hub's
-    /// waker; the calling task registered itself already.
-    fn poll_flush_hub(&mut self) -> Poll<io::Result<()>> {
-        let mut hub_cx = Context::from_waker(&self.hub_waker);
-        let cx = &mut hub_cx;
+    /// waker once split (the calling task registered itself already), with the caller's
+    /// otherwise.
+    fn poll_flush_hub(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut stream_cx = stream_context(&self.hub_waker, cx);
+        let cx = &mut stream_cx;
         while let Some(out) = self.session.connection().poll_transmit() {
             let written = {
                 // On the stack: a write per burst should not also cost an allocation.
@@ -103,12 +127,17 @@ impl<T: Transport, R: Timer> Inner<T, R> {
     /// idea as Netty's flush consolidation; bounded by the write buffer size.
     pub(crate) fn poll_flush_after_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let conn = self.session.connection_ref();
-        if conn.input_ready() && conn.buffer_stats().output_pending < self.write_buffer_size {
+        if conn.input_ready() && conn.buffer_stats().output_pending < self.batch_limit() {
             self.register(Side::Writer, cx);
             Poll::Ready(Ok(()))
         } else {
             self.poll_flush_output(cx)
         }
+    }
+
+    /// Output gathered for one write at the end of a burst, at most.
+    fn batch_limit(&self) -> usize {
+        MAX_BATCH.max(self.write_buffer_size)
     }
 
     /// Writer side: writes output if there is at least a write buffer's worth (batching small
@@ -123,9 +152,9 @@ impl<T: Transport, R: Timer> Inner<T, R> {
 
     /// Ends the transport once: after the closing handshake (the server closes TCP first,
     /// RFC 6455 section 7.1.1) or a failure.
-    fn poll_shut(&mut self) -> Poll<()> {
-        let mut hub_cx = Context::from_waker(&self.hub_waker);
-        let cx = &mut hub_cx;
+    fn poll_shut(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut stream_cx = stream_context(&self.hub_waker, cx);
+        let cx = &mut stream_cx;
         if !self.shut {
             // An error here means the transport is already gone, which is the goal.
             let _ = ready!(self.stream.poll_shutdown(cx));
@@ -160,23 +189,31 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             None => self.timer = None,
         }
 
-        let size = self.read_buffer_size;
+        let size = if self.stream.reads_uninit() {
+            // Offering room costs nothing: take whatever has arrived in one system call.
+            MAX_READ.max(self.read_buffer_size)
+        } else {
+            self.read_size
+        };
         let buf = self.session.connection().read_buf();
         let start = buf.len();
-        if start == 0 && buf.capacity() < size {
-            *buf = buffers::take(size);
+        if start == 0 && buf.capacity() == 0 {
+            *buf = pool::take(size);
         }
-        buf.resize(start + size, 0);
-        let mut hub_cx = Context::from_waker(&self.hub_waker);
-        let result = self.stream.poll_read(&mut hub_cx, &mut buf[start..]);
+        let mut stream_cx = stream_context(&self.hub_waker, cx);
+        let result = self.stream.poll_read_buf(&mut stream_cx, buf, size);
         let n = match &result {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
-        buf.truncate(start + n);
+        if n == size {
+            self.read_size = (size * 2).min(MAX_READ.max(self.read_buffer_size));
+        } else if n < size / 4 {
+            self.read_size = (size / 2).max(self.read_buffer_size);
+        }
         if start + n == 0 {
             // Waiting with nothing buffered: the connection is idle and lends its buffer back.
-            buffers::give(std::mem::take(buf), size);
+            pool::give(std::mem::take(buf), pool::MAX_POOLED);
             if result.is_pending() {
                 self.session.connection().release_idle_output();
             }
@@ -204,8 +241,8 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         self.register(Side::Reader, cx);
         loop {
             if self.failure.is_some() {
-                let _ = ready!(self.poll_flush_hub());
-                ready!(self.poll_shut());
+                let _ = ready!(self.poll_flush_hub(cx));
+                ready!(self.poll_shut(cx));
                 return Poll::Ready(Err(self.failure.take().expect("checked").into()));
             }
             let progress = step(&mut self.session);
@@ -216,9 +253,9 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                     // full write buffer do not wait.
                     let conn = self.session.connection_ref();
                     if conn.state() != State::Open
-                        || conn.buffer_stats().output_pending >= self.write_buffer_size
+                        || conn.buffer_stats().output_pending >= self.batch_limit()
                     {
-                        self.try_flush()?;
+                        self.try_flush(cx)?;
                     }
                     let conn = self.session.connection();
                     if conn.read_buf().is_empty() && conn.read_buf().capacity() > 0 {
@@ -226,14 +263,14 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                         // rather than staying with a connection the application may not read
                         // again for a long time.
                         let buf = std::mem::take(conn.read_buf());
-                        buffers::give(buf, self.read_buffer_size);
+                        pool::give(buf, pool::MAX_POOLED);
                     }
                     let conn = self.session.connection_ref();
                     if conn.state() == State::Closed
                         && conn.role() == Role::Server
                         && !conn.wants_write()
                     {
-                        ready!(self.poll_shut());
+                        ready!(self.poll_shut(cx));
                     }
                     return Poll::Ready(Ok(value));
                 }
@@ -241,7 +278,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                     // About to wait for the network: everything queued goes out first
                     // (automatic replies never wait for the application). If the socket is
                     // full, its wakeup brings the task back here to write the rest.
-                    self.try_flush()?;
+                    self.try_flush(cx)?;
                     ready!(self.poll_fill(cx))?
                 }
                 Err(e) => self.failure = Some(e),
@@ -251,8 +288,8 @@ impl<T: Transport, R: Timer> Inner<T, R> {
 
     /// Writes what the transport takes now; a full socket is not an error (the hub waker
     /// brings the task back when it drains).
-    fn try_flush(&mut self) -> Result<()> {
-        match self.poll_flush_hub() {
+    fn try_flush(&mut self, cx: &mut Context<'_>) -> Result<()> {
+        match self.poll_flush_hub(cx) {
             Poll::Ready(Err(e)) => Err(e.into()),
             _ => Ok(()),
         }
@@ -307,8 +344,8 @@ impl<T: Transport, R: Timer> Inner<T, R> {
     /// arrives (or `Config::close_timeout` passes), then ends the transport.
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let result = ready!(self.poll_read_step(cx, Session::poll_close));
-        let _ = ready!(self.poll_flush_hub());
-        ready!(self.poll_shut());
+        let _ = ready!(self.poll_flush_hub(cx));
+        ready!(self.poll_shut(cx));
         Poll::Ready(result)
     }
 }
@@ -319,7 +356,13 @@ impl<T: Transport, R: Timer> Drop for Inner<T, R> {
     /// usual case. (`close` is the way to be sure everything arrived.)
     fn drop(&mut self) {
         if !self.shut && self.session.connection_ref().wants_write() {
-            let _ = self.poll_flush_hub();
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = self.poll_flush_hub(&mut cx);
         }
     }
+}
+
+/// The context to poll the stream with: the hub's waker once split, the caller's otherwise.
+fn stream_context<'a>(hub_waker: &'a Option<Waker>, cx: &'a Context<'_>) -> Context<'a> {
+    Context::from_waker(hub_waker.as_ref().unwrap_or(cx.waker()))
 }

@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod buffers;
 mod inner;
 mod transport;
 mod wakers;

@@ -4,11 +4,42 @@ use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::BytesMut;
+
 /// A runtime's byte stream, seen through plain poll methods. The tokio and smol adapters
 /// implement it for their I/O traits; the driver never sees which one it runs on.
 pub trait Transport: Unpin {
     /// Reads into `buf`; `Ready(Ok(0))` is the end of the stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+
+    /// Reads at most `max` bytes, appending them to `buf`; returns how many.
+    ///
+    /// The default zero-fills the room first, as `poll_read` needs initialised memory. A
+    /// runtime whose reads accept uninitialised memory overrides it (and
+    /// [`reads_uninit`](Self::reads_uninit)): then a large read costs nothing before the
+    /// kernel's copy, and the driver can always offer the largest read.
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        let start = buf.len();
+        buf.resize(start + max, 0);
+        let result = self.poll_read(cx, &mut buf[start..]);
+        let n = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        buf.truncate(start + n);
+        result
+    }
+
+    /// Whether [`poll_read_buf`](Self::poll_read_buf) reads into uninitialised memory (so a
+    /// large read costs no more than a small one).
+    fn reads_uninit(&self) -> bool {
+        false
+    }
     /// Writes from `bufs`, returning how many bytes were taken.
     fn poll_write_vectored(
         &mut self,

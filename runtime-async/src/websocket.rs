@@ -203,7 +203,8 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     /// behind a lock taken only inside `poll` calls, never across an `.await`; whichever half
     /// writes sends all queued output, so an automatic pong is never stranded. The reading half
     /// runs the heartbeat and close timers.
-    pub fn split(self) -> (ReadHalf<T, R>, WriteHalf<T, R>) {
+    pub fn split(mut self) -> (ReadHalf<T, R>, WriteHalf<T, R>) {
+        self.inner.share_wakeups();
         let shared = Arc::new(Mutex::new(self.inner));
         (
             ReadHalf {

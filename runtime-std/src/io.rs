@@ -39,6 +39,15 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// How much output a burst may gather before it is written anyway: not the write buffer
+    /// size (4 KiB would split a burst of 1 KiB replies into a write per four); large payloads
+    /// are queued by reference, so this bounds bytes waiting, not bytes copied.
+    pub(crate) fn batch_limit(&self) -> usize {
+        (64 * 1024).max(self.write_buffer_size)
+    }
+}
+
 /// Access to the session and a way to write its output. Sealed: implemented by
 /// [`WebSocket`](crate::WebSocket) and its halves only.
 pub trait Output {
@@ -152,7 +161,7 @@ fn fail(d: &mut impl Output, error: wsio_core::Error) -> Error {
 /// finished on the server side, closes the transport (the server closes TCP first, RFC 6455
 /// section 7.1.1).
 fn settle(d: &mut impl Output) -> Result<()> {
-    let limit = d.settings().write_buffer_size;
+    let limit = d.settings().batch_limit();
     let (state, role, pending) = {
         let mut s = d.session();
         let conn = s.connection();
@@ -218,7 +227,7 @@ pub(crate) fn send(d: &mut impl Output, message: Message) -> Result<()> {
 /// vectored write for all the replies); otherwise it happens now.
 pub(crate) fn send_batched(d: &mut impl Output, message: Message) -> Result<()> {
     queue(d, |c| c.send(message.clone()))?;
-    let limit = d.settings().write_buffer_size;
+    let limit = d.settings().batch_limit();
     let burst = {
         let mut s = d.session();
         let conn = s.connection();

@@ -26,7 +26,9 @@
 //! (use [`WebSocketStream::split`] for two tasks); control frames and close are safe from
 //! either half; pings are answered and closes echoed by default while the application waits in
 //! `recv`; `recv` is cancel-safe; every limit of [`Config`] holds.
-#![forbid(unsafe_code)]
+// One `unsafe` block, in `TokioTransport::poll_read_buf` (reads into uninitialised capacity);
+// everything else is safe code.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod stream;
@@ -78,6 +80,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> wsio_async::Transport for TokioTransport
         Pin::new(&mut self.0)
             .poll_read(cx, &mut buf)
             .map_ok(|()| buf.filled().len())
+    }
+
+    /// Reads into the buffer's spare capacity without zero-filling it first: tokio's
+    /// `ReadBuf` tracks which bytes the read initialised. Zero-filling a 64 KiB read for a
+    /// burst of small frames cost more than the frames' own processing (measured in
+    /// BENCHMARKS.md), and a small read means more system calls.
+    #[allow(unsafe_code)]
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut bytes::BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        buf.reserve(max);
+        let spare = &mut buf.spare_capacity_mut()[..max];
+        let start = spare.as_ptr();
+        let mut read_buf = ReadBuf::uninit(spare);
+        std::task::ready!(Pin::new(&mut self.0).poll_read(cx, &mut read_buf))?;
+        let n = read_buf.filled().len();
+        // A reader that swapped the `ReadBuf` for another would make `filled` describe other
+        // memory; refuse rather than trust it.
+        assert_eq!(
+            read_buf.filled().as_ptr(),
+            start.cast(),
+            "the reader replaced its ReadBuf"
+        );
+        // SAFETY: the `n` bytes after the buffer's length are initialised: `ReadBuf` only
+        // counts bytes as filled once written, and the assertion above proves they are the
+        // first `n` bytes of this buffer's spare capacity, which `reserve(max)` made at least
+        // `max >= n` long.
+        unsafe { buf.set_len(buf.len() + n) };
+        Poll::Ready(Ok(n))
+    }
+
+    fn reads_uninit(&self) -> bool {
+        true
     }
 
     fn poll_write_vectored(
@@ -286,3 +324,96 @@ pub mod tls {
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use bytes::BytesMut;
+    use tokio::io::{AsyncRead, ReadBuf};
+    use wsio_async::Transport;
+
+    use super::TokioTransport;
+
+    /// Reads from `data`, at most `step` bytes a call; with `swap`, misbehaves by replacing
+    /// the caller's `ReadBuf` with one over its own memory.
+    struct Reader {
+        data: Vec<u8>,
+        step: usize,
+        swap: bool,
+    }
+
+    impl AsyncRead for Reader {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let n = self.step.min(self.data.len()).min(buf.remaining());
+            if self.swap {
+                let own: &'static mut [u8] = Box::leak(vec![7u8; 16].into_boxed_slice());
+                *buf = ReadBuf::new(own);
+                buf.advance(4);
+                return Poll::Ready(Ok(()));
+            }
+            let chunk: Vec<u8> = self.data.drain(..n).collect();
+            buf.put_slice(&chunk);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Reader {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn read(transport: &mut TokioTransport<Reader>, buf: &mut BytesMut, max: usize) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        match transport.poll_read_buf(&mut cx, buf, max) {
+            Poll::Ready(Ok(n)) => n,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn uninitialised_reads_append_exactly_the_bytes_read() {
+        let data: Vec<u8> = (0..=255).collect();
+        let mut transport = TokioTransport(Reader {
+            data: data.clone(),
+            step: 100,
+            swap: false,
+        });
+        let mut buf = BytesMut::from(&b"ab"[..]);
+        assert_eq!(read(&mut transport, &mut buf, 64), 64);
+        assert_eq!(read(&mut transport, &mut buf, 1000), 100);
+        assert_eq!(read(&mut transport, &mut buf, 1000), 92);
+        assert_eq!(read(&mut transport, &mut buf, 1000), 0);
+        assert_eq!(&buf[..2], b"ab");
+        assert_eq!(&buf[2..], &data[..]);
+    }
+
+    #[test]
+    #[should_panic(expected = "replaced its ReadBuf")]
+    fn a_reader_that_swaps_its_read_buffer_is_refused() {
+        let mut transport = TokioTransport(Reader {
+            data: vec![1; 10],
+            step: 10,
+            swap: true,
+        });
+        let mut buf = BytesMut::new();
+        read(&mut transport, &mut buf, 64);
+    }
+}

@@ -1,0 +1,53 @@
+//! Byte buffers lent to connections only while they are busy.
+//!
+//! A connection waiting for its peer needs neither a read buffer nor an output buffer: a
+//! runtime borrows a read buffer from this thread's pool just before it polls the transport
+//! and gives it back when the poll finds nothing; the engine borrows its output buffer when it
+//! queues a frame and gives it back once everything was written and the runtime reports the
+//! connection idle ([`Connection::release_idle_output`](crate::Connection::release_idle_output)).
+//! Thousands of idle connections then hold no buffers at all, while a busy one keeps reusing
+//! warm memory without asking the allocator. The pool is plain thread-local storage: the
+//! engine still starts no thread and does no I/O.
+
+use std::cell::RefCell;
+
+use bytes::BytesMut;
+
+/// Idle buffers kept per thread; beyond this they are freed. A thread serves one connection
+/// at a time, so a few cover every connection it drives.
+const POOL_PER_THREAD: usize = 16;
+
+/// Buffers larger than this are freed rather than pooled: one grown for a rare large frame
+/// should not stay alive for the life of the thread.
+pub const MAX_POOLED: usize = 64 * 1024;
+
+thread_local! {
+    static IDLE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer with room for at least `size` bytes, from the pool when one is there.
+pub fn take(size: usize) -> BytesMut {
+    match IDLE.with_borrow_mut(Vec::pop) {
+        Some(mut buf) => {
+            // Pooled buffers are empty and unshared; one smaller than asked for grows.
+            buf.reserve(size);
+            buf
+        }
+        None => BytesMut::with_capacity(size),
+    }
+}
+
+/// Returns an empty buffer to the pool. One whose storage is still shared with a message the
+/// application holds cannot be reused without allocating, and one larger than `max` (grown for
+/// a large frame) would keep that memory alive; both are dropped instead.
+pub fn give(mut buf: BytesMut, max: usize) {
+    debug_assert!(buf.is_empty());
+    if buf.capacity() > max || !buf.try_reclaim(buf.capacity()) {
+        return;
+    }
+    IDLE.with_borrow_mut(|idle| {
+        if idle.len() < POOL_PER_THREAD {
+            idle.push(buf);
+        }
+    });
+}
