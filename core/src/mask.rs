@@ -10,20 +10,24 @@
 /// payload bytes already unmasked. Masking is its own inverse, so the same call masks and unmasks.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
-    // 32-byte blocks against a 32-byte key: a shape the compiler turns into SIMD XORs on
-    // every common target (two SSE2 registers on baseline x86-64), with no `unsafe`.
-    let mut key_block = [0u8; BLOCK];
-    for (i, k) in key_block.iter_mut().enumerate() {
-        *k = key[i & 3];
-    }
-    let mut blocks = buf.chunks_exact_mut(BLOCK);
-    for block in &mut blocks {
-        for (byte, k) in block.iter_mut().zip(key_block) {
-            *byte ^= k;
+    let tail = if buf.len() >= BLOCK {
+        // 32-byte blocks against a 32-byte key: a shape the compiler turns into SIMD XORs on
+        // every common target (two SSE2 registers on baseline x86-64), with no `unsafe`.
+        let mut key_block = [0u8; BLOCK];
+        for (i, k) in key_block.iter_mut().enumerate() {
+            *k = key[i & 3];
         }
-    }
-    // The tail starts at a multiple of 32, so the key phase is unchanged.
-    let tail = blocks.into_remainder();
+        let mut blocks = buf.chunks_exact_mut(BLOCK);
+        for block in &mut blocks {
+            for (byte, k) in block.iter_mut().zip(key_block) {
+                *byte ^= k;
+            }
+        }
+        // The tail starts at a multiple of 32, so the key phase is unchanged.
+        blocks.into_remainder()
+    } else {
+        buf
+    };
     let mut words = tail.chunks_exact_mut(8);
     let key64 = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
