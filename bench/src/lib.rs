@@ -1,5 +1,14 @@
 //! Shared pieces of the benchmarks: workloads, timing, and an in-memory stream for the async
-//! peers.
+//! peers (the `codec` benchmark); argument parsing, a lean WebSocket client, a hand-written
+//! server upgrade and `/proc` readers (the network benchmarks: `echo-server`,
+//! `peer-echo-server`, `loadgen`, `idle-conns`, driven by `bench/run.py`).
+
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod client;
+pub mod procfs;
+pub mod serve;
 
 use std::io;
 use std::pin::Pin;
@@ -51,17 +60,24 @@ impl Workload {
 
 /// Encodes `messages` as a wsio client would send them (masked; compressed with `deflate`).
 pub fn client_wire(messages: &[Message], deflate: Option<DeflateParams>) -> Vec<u8> {
+    client_frames(messages, deflate).concat()
+}
+
+/// As [`client_wire`], one buffer per message, so that a load generator can write any number
+/// of whole messages from pre-built bytes. Masks come from a seeded source: reproducible.
+pub fn client_frames(messages: &[Message], deflate: Option<DeflateParams>) -> Vec<Vec<u8>> {
     let mut config = big_config();
     config.key_source = KeySource::Seeded(1);
     config.deflate.enabled = deflate.is_some();
     config.deflate.threshold = 0;
     let mut client = Connection::with_deflate(Role::Client, config, deflate);
-    let mut wire = Vec::new();
-    for m in messages {
-        client.send(m.clone()).unwrap();
-        wire.extend(take_output(&mut client));
-    }
-    wire
+    messages
+        .iter()
+        .map(|m| {
+            client.send(m.clone()).unwrap();
+            take_output(&mut client)
+        })
+        .collect()
 }
 
 /// Limits large enough for every workload.
