@@ -184,6 +184,10 @@ impl Session {
                 }
             }
             self.conn.set_read_mode(ReadMode::Whole);
+            // Most messages are small whole frames: taken straight from the engine's fast path.
+            if let Some(message) = self.conn.poll_small_message()? {
+                return Ok(Progress::Done(Some(message)));
+            }
             return Ok(match self.next_event()? {
                 Progress::Done(Some(Event::Message(m))) => Progress::Done(Some(m)),
                 Progress::Done(None) => Progress::Done(None),

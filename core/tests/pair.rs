@@ -444,3 +444,60 @@ fn input_ready_tells_whether_a_whole_frame_is_buffered() {
     );
     assert!(!server.input_ready());
 }
+
+#[test]
+fn prepare_read_ends_reads_at_the_end_of_a_large_frame() {
+    let config = Config {
+        max_frame_size: 1 << 20,
+        max_message_size: 1 << 20,
+        ..Config::default()
+    };
+    let mut client = Connection::new(Role::Client, config.clone());
+    let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    client.send(Message::binary(payload.clone())).unwrap();
+    client.send(Message::text("next")).unwrap();
+    let wire = take_output(&mut client);
+    // 100,000 bytes need a 64-bit length: 2 + 8 + 4 (mask) header bytes.
+    let frame_len = 14 + payload.len();
+
+    for mode in [ReadMode::Whole, ReadMode::Streaming] {
+        let mut server = Connection::new(Role::Server, config.clone());
+        server.set_read_mode(mode);
+        assert_eq!(server.prepare_read(65536), 65536, "no frame in progress");
+        server.receive(&wire[..1000]);
+        let mut events = ok_events(&mut server);
+        let rest = frame_len - 1000;
+        assert_eq!(server.prepare_read(1 << 20), rest, "{mode:?}");
+        assert_eq!(server.prepare_read(65536), 65536, "{mode:?}");
+        let stats = server.buffer_stats();
+        if mode == ReadMode::Whole {
+            // Room for the whole frame was reserved once.
+            assert!(
+                stats.read_capacity >= stats.read_buffered + rest,
+                "{stats:?}"
+            );
+        } else {
+            // Streamed pieces leave as they come: nothing reserved ahead.
+            assert!(stats.read_capacity < 64 * 1024, "{stats:?}");
+        }
+        server.receive(&wire[1000..frame_len]);
+        events.extend(ok_events(&mut server));
+        let data: usize = events
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => m.len(),
+                Event::MessageData(d) => d.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(data, payload.len(), "{mode:?}");
+        assert_eq!(server.prepare_read(65536), 65536, "the frame is complete");
+        server.receive(&wire[frame_len..frame_len + 3]);
+        let _ = drain_events(&mut server);
+        assert_eq!(
+            server.prepare_read(65536),
+            65536,
+            "small frames never shorten a read"
+        );
+    }
+}

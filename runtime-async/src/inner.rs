@@ -195,7 +195,9 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         } else {
             self.read_size
         };
-        let buf = self.session.connection().read_buf();
+        let conn = self.session.connection();
+        let size = conn.prepare_read(size);
+        let buf = conn.read_buf();
         let start = buf.len();
         if start == 0 && buf.capacity() == 0 {
             *buf = pool::take(size);

@@ -377,7 +377,7 @@ impl<T: Transport, R: Timer> Sink<Message> for WriteHalf<T, R> {
 /// reader) the write may wait for the end of a burst of received messages, see
 /// `Inner::poll_flush_after_send`.
 async fn send(a: &mut impl Access, message: Message, batch: bool) -> Result<()> {
-    poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
+    queue_message(a, message).await?;
     if batch {
         Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_after_send(cx))).await?)
     } else {
@@ -385,8 +385,25 @@ async fn send(a: &mut impl Access, message: Message, batch: bool) -> Result<()> 
     }
 }
 
+/// Queues `message`, writing output first while it is over its limit. The message moves into
+/// the engine once there is room (no copy, no reference-count traffic).
+async fn queue_message(a: &mut impl Access, message: Message) -> Result<()> {
+    let mut message = Some(message);
+    poll_fn(|cx| {
+        a.with(|inner| {
+            inner.poll_command(cx, |c| {
+                if !c.has_output_room() {
+                    return Err(wsio_core::Error::OutputFull);
+                }
+                c.send(message.take().expect("queued at most once"))
+            })
+        })
+    })
+    .await
+}
+
 async fn feed(a: &mut impl Access, message: Message) -> Result<()> {
-    poll_fn(|cx| a.with(|inner| inner.poll_command(cx, |c| c.send(message.clone())))).await?;
+    queue_message(a, message).await?;
     Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_if_full(cx))).await?)
 }
 

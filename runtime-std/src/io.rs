@@ -183,6 +183,18 @@ fn settle(d: &mut impl Output) -> Result<()> {
     Ok(())
 }
 
+/// Queues `message`, flushing first while the output is over its limit. The message moves
+/// into the engine once there is room (no copy, no reference-count traffic).
+fn queue_message(d: &mut impl Output, message: Message) -> Result<()> {
+    let mut message = Some(message);
+    queue(d, |c| {
+        if !c.has_output_room() {
+            return Err(wsio_core::Error::OutputFull);
+        }
+        c.send(message.take().expect("queued at most once"))
+    })
+}
+
 /// Runs a command, flushing and retrying while the output is over its limit.
 fn queue(
     d: &mut impl Output,
@@ -217,7 +229,7 @@ pub(crate) fn read_message(d: &mut impl Input) -> Result<Option<Message>> {
 }
 
 pub(crate) fn send(d: &mut impl Output, message: Message) -> Result<()> {
-    queue(d, |c| c.send(message.clone()))?;
+    queue_message(d, message)?;
     Ok(d.flush_output()?)
 }
 
@@ -226,7 +238,7 @@ pub(crate) fn send(d: &mut impl Output, message: Message) -> Result<()> {
 /// in `read_message` without blocking, so the write waits for the end of the burst (one
 /// vectored write for all the replies); otherwise it happens now.
 pub(crate) fn send_batched(d: &mut impl Output, message: Message) -> Result<()> {
-    queue(d, |c| c.send(message.clone()))?;
+    queue_message(d, message)?;
     let limit = d.settings().batch_limit();
     let burst = {
         let mut s = d.session();
@@ -240,7 +252,7 @@ pub(crate) fn send_batched(d: &mut impl Output, message: Message) -> Result<()> 
 }
 
 pub(crate) fn write_message(d: &mut impl Output, message: Message) -> Result<()> {
-    queue(d, |c| c.send(message.clone()))?;
+    queue_message(d, message)?;
     flush_if_full(d)
 }
 

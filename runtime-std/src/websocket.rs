@@ -226,7 +226,10 @@ impl<S: Stream> Input for WebSocket<S> {
         self.set_socket_timeout(timeout)?;
         // Read straight into the connection's buffer: a message that fits one read is then
         // handed out without a copy.
-        let size = self.settings.read_buffer_size;
+        let size = self
+            .session
+            .connection()
+            .prepare_read(self.settings.read_buffer_size);
         let buf = self.session.connection().read_buf();
         let start = buf.len();
         buf.resize(start + size, 0);

@@ -22,9 +22,14 @@ struct Row {
 fn wsio_decode(wire: &[u8], expected: usize, deflate: Option<DeflateParams>) {
     let mut conn = Connection::with_deflate(Role::Server, big_config(), deflate);
     let mut received = 0;
-    // As a socket delivers it: 64 KiB reads straight into the connection's buffer.
-    for chunk in wire.chunks(64 << 10) {
-        conn.read_buf().extend_from_slice(chunk);
+    // As the async runtimes read a socket: reads of up to 64 KiB straight into the
+    // connection's buffer, sized by `prepare_read` (which ends a read at the end of a large
+    // frame).
+    let mut pos = 0;
+    while pos < wire.len() {
+        let n = conn.prepare_read(64 << 10).min(wire.len() - pos);
+        conn.read_buf().extend_from_slice(&wire[pos..pos + n]);
+        pos += n;
         while let Some(event) = conn.poll_event().unwrap() {
             if let Event::Message(m) = event {
                 black_box(m);

@@ -20,36 +20,16 @@
 //! is still printed; the first errors go to stderr), 2 on bad arguments or if not every
 //! connection could be set up.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsio_bench::args::Args;
 use wsio_bench::client::{EchoScanner, Frames, connect};
 use wsio_bench::procfs::cpu_ticks;
 
 const USAGE: &str = "loadgen --port N [--conns 64] [--size 16] [--window 16] [--seconds 10] \
 [--warmup 2] [--pid SERVER_PID] [--clk-tck 100] [--deflate] [--text]";
-
-/// What the connection tasks share with the measuring task (one thread: `Rc`, `Cell`).
-struct Shared {
-    port: u16,
-    size: usize,
-    window: usize,
-    deflate: bool,
-    /// Frames as sent when the server did not accept deflate.
-    plain: Frames,
-    /// Frames as sent when it did (compressed; built only with `--deflate`).
-    compressed: Option<Frames>,
-    /// Messages echoed, all connections.
-    echoed: Cell<u64>,
-    /// Connections upgraded.
-    connected: Cell<usize>,
-    /// Connections that negotiated deflate.
-    negotiated: Cell<usize>,
-    errors: RefCell<Vec<String>>,
-}
 
 struct Options {
     port: u16,
@@ -89,56 +69,58 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// One connection: upgrade, send a window of messages in one write, and send the next window
-/// once all of its echoes are back.
-///
-/// Refilling the window whenever any echo arrives lets the batch sizes drift into whatever
-/// regime the first seconds happened to set up (one message per read, or sixteen), and the
-/// same server measured twice differed by half; whole windows give every server the same
-/// bursts, round after round.
-async fn drive(shared: Rc<Shared>) -> Result<(), String> {
-    let up = connect(shared.port, shared.deflate).await?;
-    let mut stream = up.stream;
-    let frames = match (&shared.compressed, up.deflate) {
-        (Some(compressed), true) => {
-            shared.negotiated.set(shared.negotiated.get() + 1);
-            compressed
-        }
-        _ => &shared.plain,
-    };
-    shared.connected.set(shared.connected.get() + 1);
-    let mut scanner = EchoScanner::new(shared.size);
-    let mut done = scanner.feed(&up.leftover).map_err(|e| e.to_string())?;
-    stream
-        .write_all(frames.first(shared.window))
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-    let mut buf = vec![0u8; 64 << 10];
-    let mut back = 0u64;
-    loop {
-        if done > 0 {
-            back += done;
-            if back > shared.window as u64 {
-                return Err(format!("{back} echoes with {} in flight", shared.window));
-            }
-            shared.echoed.set(shared.echoed.get() + done);
-            if back == shared.window as u64 {
-                back = 0;
-                stream
-                    .write_all(frames.first(shared.window))
-                    .await
-                    .map_err(|e| format!("write: {e}"))?;
-            }
-        }
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err("server closed the connection".into());
-        }
-        done = scanner.feed(&buf[..n]).map_err(|e| e.to_string())?;
+/// One connection of the measurement loop.
+struct Conn {
+    stream: TcpStream,
+    scanner: EchoScanner,
+    /// Whether the server accepted deflate (it gets the compressed frames).
+    compressed: bool,
+    /// Echoes of the current window received so far.
+    back: usize,
+    /// Bytes of the current window not yet taken by the socket.
+    unsent: usize,
+}
+
+/// Sets up every connection (tokio, for the handshakes), then hands them over as plain
+/// non-blocking sockets to the measurement loop.
+fn connect_all(o: &Options) -> Result<(Vec<Conn>, Vec<Vec<u8>>), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let mut conns = Vec::new();
+    let mut leftovers = Vec::new();
+    for _ in 0..o.conns {
+        let up = runtime.block_on(connect(o.port, o.deflate))?;
+        let stream = up.stream.into_std().map_err(|e| format!("socket: {e}"))?;
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| format!("socket: {e}"))?;
+        conns.push(Conn {
+            stream,
+            scanner: EchoScanner::new(o.size),
+            compressed: up.deflate,
+            back: 0,
+            unsent: 0,
+        });
+        leftovers.push(up.leftover.to_vec());
     }
+    Ok((conns, leftovers))
+}
+
+/// Writes what the socket takes of the current window's remaining bytes.
+fn push(conn: &mut Conn, window: &[u8]) -> Result<(), String> {
+    while conn.unsent > 0 {
+        let from = window.len() - conn.unsent;
+        match conn.stream.write(&window[from..]) {
+            Ok(0) => return Err("write: socket closed".into()),
+            Ok(n) => conn.unsent -= n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("write: {e}")),
+        }
+    }
+    Ok(())
 }
 
 /// A point of the measurement.
@@ -149,10 +131,10 @@ struct Snapshot {
     client: Option<u64>,
 }
 
-fn snapshot(shared: &Shared, pid: Option<u32>) -> Snapshot {
+fn snapshot(echoed: u64, pid: Option<u32>) -> Snapshot {
     Snapshot {
         at: Instant::now(),
-        echoed: shared.echoed.get(),
+        echoed,
         server: pid.and_then(|pid| cpu_ticks(Some(pid)).ok()),
         client: cpu_ticks(None).ok(),
     }
@@ -166,61 +148,115 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let local = tokio::task::LocalSet::new();
-    let code = local.block_on(&runtime, run(options));
-    std::process::exit(code);
+    std::process::exit(run(options));
 }
 
-async fn run(o: Options) -> i32 {
-    let shared = Rc::new(Shared {
-        port: o.port,
-        size: o.size,
-        window: o.window,
-        deflate: o.deflate,
-        plain: Frames::new(o.window, o.size, o.text, false),
-        compressed: o
-            .deflate
-            .then(|| Frames::new(o.window, o.size, o.text, true)),
-        echoed: Cell::new(0),
-        connected: Cell::new(0),
-        negotiated: Cell::new(0),
-        errors: RefCell::new(Vec::new()),
-    });
-    for _ in 0..o.conns {
-        let shared = shared.clone();
-        tokio::task::spawn_local(async move {
-            if let Err(e) = drive(shared.clone()).await {
-                shared.errors.borrow_mut().push(e);
-            }
-        });
-    }
-    // Every connection up (or failed) before the clock starts.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while shared.connected.get() + shared.errors.borrow().len() < o.conns {
-        if Instant::now() > deadline {
-            eprintln!("loadgen: connections not set up within 30 s");
+/// The measurement: every connection sends a window of messages in one write, and the next
+/// window once all of its echoes are back.
+///
+/// Refilling the window whenever any echo arrives let batch sizes drift into whatever regime
+/// the first seconds happened to set up (one message per read, or sixteen), and the same
+/// server measured twice differed by half; whole windows give every server the same bursts.
+///
+/// The loop polls the non-blocking sockets in turn without ever sleeping. A load generator
+/// that sleeps in `epoll_wait` makes the server pay for waking it (on loopback the sender's
+/// system call runs the receiver's wake-up), and pays it more often the faster the server
+/// is: a byte-copy server kept its client busy and was charged less per message than a
+/// slower one. Spinning on its own core, the client is always awake and every server's CPU
+/// seconds count only its own work.
+fn run(o: Options) -> i32 {
+    let (mut conns, leftovers) = match connect_all(&o) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("loadgen: setting up the connections failed: {e}");
             return 2;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let plain = Frames::new(o.window, o.size, o.text, false);
+    let compressed = o
+        .deflate
+        .then(|| Frames::new(o.window, o.size, o.text, true));
+    let negotiated = conns.iter().filter(|c| c.compressed).count();
+    let window_of = |c: &Conn| -> &[u8] {
+        match (&compressed, c.compressed) {
+            (Some(frames), true) => frames.first(o.window),
+            _ => plain.first(o.window),
+        }
+    };
+    let mut errors: Vec<String> = Vec::new();
+    let mut failed = vec![false; conns.len()];
+    let mut echoed = 0u64;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let result = conn
+            .scanner
+            .feed(&leftovers[i])
+            .map_err(|e| e.to_string())
+            .and_then(|done| match done {
+                0 => Ok(()),
+                n => Err(format!("{n} echoes before any message was sent")),
+            });
+        conn.unsent = window_of(conn).len();
+        if let Err(e) = result.and_then(|()| push(conn, window_of(conn))) {
+            errors.push(e);
+            failed[i] = true;
+        }
     }
-    if shared.connected.get() < o.conns {
-        let errors = shared.errors.borrow();
-        eprintln!(
-            "loadgen: {} of {} connections failed, first: {}",
-            errors.len(),
-            o.conns,
-            errors[0]
-        );
-        return 2;
+
+    let warmup_end = Instant::now() + Duration::from_secs_f64(o.warmup);
+    let mut start: Option<Snapshot> = None;
+    let mut end_at = warmup_end;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        for (i, conn) in conns.iter_mut().enumerate() {
+            if failed[i] {
+                continue;
+            }
+            let window = window_of(conn);
+            let result = (|| -> Result<(), String> {
+                push(conn, window)?;
+                let n = match conn.stream.read(&mut buf) {
+                    Ok(0) => return Err("server closed the connection".into()),
+                    Ok(n) => n,
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) =>
+                    {
+                        return Ok(());
+                    }
+                    Err(e) => return Err(format!("read: {e}")),
+                };
+                let done = conn.scanner.feed(&buf[..n]).map_err(|e| e.to_string())? as usize;
+                conn.back += done;
+                echoed += done as u64;
+                if conn.back > o.window {
+                    return Err(format!("{} echoes with {} in flight", conn.back, o.window));
+                }
+                if conn.back == o.window {
+                    if conn.unsent > 0 {
+                        return Err("echoes of bytes not yet sent".into());
+                    }
+                    conn.back = 0;
+                    conn.unsent = window.len();
+                    push(conn, window)?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                errors.push(e);
+                failed[i] = true;
+            }
+        }
+        let now = Instant::now();
+        match &start {
+            None if now >= warmup_end => {
+                start = Some(snapshot(echoed, o.pid));
+                end_at = now + Duration::from_secs_f64(o.seconds);
+            }
+            Some(_) if now >= end_at => break,
+            _ => {}
+        }
     }
-    tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
-    let start = snapshot(&shared, o.pid);
-    tokio::time::sleep(Duration::from_secs_f64(o.seconds)).await;
-    let end = snapshot(&shared, o.pid);
+    let start = start.expect("taken after the warm-up");
+    let end = snapshot(echoed, o.pid);
 
     let secs = (end.at - start.at).as_secs_f64();
     let msgs = end.echoed - start.echoed;
@@ -234,7 +270,6 @@ async fn run(o: Options) -> i32 {
         Some(v) => format!("{v:.digits$}"),
         None => "nan".into(),
     };
-    let errors = shared.errors.borrow();
     println!(
         "msgs={msgs} secs={secs:.3} msgs_per_s={:.0} server_cpu_s={} msgs_per_cpu_s={} \
          server_cpu_util={} client_cpu_s={} conns={} size={} window={} deflate={} errors={}",
@@ -246,7 +281,7 @@ async fn run(o: Options) -> i32 {
         o.conns,
         o.size,
         o.window,
-        shared.negotiated.get(),
+        negotiated,
         errors.len(),
     );
     if o.pid.is_some() && server_cpu.is_none() {
