@@ -1321,6 +1321,14 @@ impl Connection {
 
     // ----------------------------------------------------------------- time
 
+    /// Whether any timer runs or waits to be armed: when none does (no heartbeat configured,
+    /// no close in progress), a runtime need not read the clock before each read.
+    pub fn has_timers(&self) -> bool {
+        [self.close_timer, self.ping_timer, self.pong_timer]
+            .iter()
+            .any(|t| !matches!(t, Timer::Off))
+    }
+
     /// The next deadline, after arming any timer started since the last clock reading with
     /// `now` as its start. Sleep until it, then call [`handle_timeout`](Self::handle_timeout).
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {

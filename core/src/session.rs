@@ -109,10 +109,11 @@ pub struct Session {
     /// A streamed message has started and not ended.
     streaming: bool,
     /// A whole message that completed while a streamed read was being set up, served as a
-    /// stream: its payload, then its end.
-    replay: Option<Option<Bytes>>,
+    /// stream: its payload, then its end. Boxed, like `peer_close`: rare, and an idle
+    /// connection then pays a pointer for each.
+    replay: Option<Box<Option<Bytes>>>,
     /// The peer's close frame, once it arrived.
-    peer_close: Option<Option<CloseFrame>>,
+    peer_close: Option<Box<Option<CloseFrame>>>,
 }
 
 impl fmt::Debug for Session {
@@ -169,7 +170,7 @@ impl Session {
 
     /// The peer's close frame, once it arrived (`Some(None)`: it carried no status).
     pub fn peer_close(&self) -> Option<Option<&CloseFrame>> {
-        self.peer_close.as_ref().map(Option::as_ref)
+        self.peer_close.as_deref().map(Option::as_ref)
     }
 
     /// The next whole message; `Done(None)` once the peer has closed. A streamed message left
@@ -224,7 +225,7 @@ impl Session {
                 Progress::Done(Some(Event::Message(m))) => {
                     // It began arriving before the switch to streaming; replay it as a stream.
                     let kind = m.kind();
-                    self.replay = Some(Some(m.into_bytes()));
+                    self.replay = Some(Box::new(Some(m.into_bytes())));
                     self.streaming = true;
                     Progress::Done(Some(kind))
                 }
@@ -336,7 +337,7 @@ impl Session {
                             Err(e) => return Err(e),
                         }
                     }
-                    self.peer_close = Some(frame);
+                    self.peer_close = Some(Box::new(frame));
                     return Ok(Progress::Done(None));
                 }
                 Ok(Some(event)) => return Ok(Progress::Done(Some(event))),

@@ -167,6 +167,19 @@ impl<T: Transport, R: Timer> Inner<T, R> {
     /// `Pending` registers the task for readability and for the next deadline.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.register(Side::Reader, cx);
+        if self.session.connection_ref().has_timers() {
+            if let Poll::Ready(result) = self.poll_deadlines(cx) {
+                return Poll::Ready(result);
+            }
+        } else {
+            self.timer = None;
+        }
+        self.poll_read_into_engine(cx)
+    }
+
+    /// Acts on a deadline that passed (`Ready`: the caller looks at the engine again before
+    /// reading), or sets the timer to wake the task at the next one (`Pending`: go on).
+    fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let now = Instant::now();
         let conn = self.session.connection();
         if conn.poll_timeout(now).is_some_and(|at| at <= now) {
@@ -188,7 +201,11 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             }
             None => self.timer = None,
         }
+        Poll::Pending
+    }
 
+    /// Reads once from the stream into the engine's buffer.
+    fn poll_read_into_engine(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let size = if self.stream.reads_uninit() {
             // Offering room costs nothing: take whatever has arrived in one system call.
             MAX_READ.max(self.read_buffer_size)
