@@ -21,6 +21,17 @@ pub type Error = SessionError;
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What `poll_send` does once the message is queued.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AfterSend {
+    /// Write, unless more received frames wait (the whole stream's `send`).
+    Batch,
+    /// Write now (a split half's `send`).
+    Flush,
+    /// Write only a full buffer's worth (`feed`).
+    IfFull,
+}
+
 /// How many slices one vectored write takes at most.
 const MAX_IOV: usize = 64;
 
@@ -334,6 +345,31 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Bytes>>> {
         self.poll_read_step(cx, Session::poll_message_data)
+    }
+
+    /// Queues the message in `slot` (writing output first while it is over its limit), then
+    /// writes as `after` says. One poll function for the whole send: the message moves once,
+    /// into the engine, and a re-poll after `Pending` goes straight to the write.
+    pub(crate) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<Message>,
+        after: AfterSend,
+    ) -> Poll<Result<()>> {
+        while slot.is_some() {
+            if !self.session.connection_ref().has_output_room() {
+                ready!(self.poll_flush_output(cx))?;
+                continue;
+            }
+            let message = slot.take().expect("checked by the loop");
+            self.session.connection().send(message)?;
+        }
+        let written = match after {
+            AfterSend::Batch => self.poll_flush_after_send(cx),
+            AfterSend::Flush => self.poll_flush_output(cx),
+            AfterSend::IfFull => self.poll_flush_if_full(cx),
+        };
+        written.map_err(Error::from)
     }
 
     /// Runs a command, writing output first while it is over its limit.

@@ -13,7 +13,7 @@ use futures_sink::Sink;
 use wsio_core::session::{CloseHandler, PingHandler, PongHandler};
 use wsio_core::{BufferStats, CloseCode, CloseFrame, Connection, Message, MessageKind, Session};
 
-use crate::inner::{Error, Inner, Result};
+use crate::inner::{AfterSend, Error, Inner, Result};
 use crate::transport::{Timer, Transport};
 
 /// Access to the driver: direct for the whole stream, through the lock for split halves.
@@ -102,7 +102,7 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     /// written (the next write or `flush` sends it), or, when the output was over its limit,
     /// not queued at all.
     pub async fn send(&mut self, message: Message) -> Result<()> {
-        send(self, message, true).await
+        send(self, message, AfterSend::Batch).await
     }
 
     /// Queues a message, writing only once a write buffer's worth waits: many small messages,
@@ -112,7 +112,7 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     ///
     /// As for [`send`](Self::send).
     pub async fn feed(&mut self, message: Message) -> Result<()> {
-        feed(self, message).await
+        send(self, message, AfterSend::IfFull).await
     }
 
     /// Writes everything queued.
@@ -313,12 +313,12 @@ impl<T: Transport, R: Timer> Stream for ReadHalf<T, R> {
 impl<T: Transport, R: Timer> WriteHalf<T, R> {
     /// As [`WebSocketStream::send`].
     pub async fn send(&mut self, message: Message) -> Result<()> {
-        send(self, message, false).await
+        send(self, message, AfterSend::Flush).await
     }
 
     /// As [`WebSocketStream::feed`].
     pub async fn feed(&mut self, message: Message) -> Result<()> {
-        feed(self, message).await
+        send(self, message, AfterSend::IfFull).await
     }
 
     /// Writes everything queued. Cancel-safe.
@@ -373,38 +373,16 @@ impl<T: Transport, R: Timer> Sink<Message> for WriteHalf<T, R> {
 
 // ---- operations shared by the whole stream and the halves
 
-/// Queues `message` and writes it out; with `batch` (the whole stream, whose owner is also the
-/// reader) the write may wait for the end of a burst of received messages, see
+/// Queues `message` and writes it as `after` says: with `Batch` (the whole stream, whose owner
+/// is also the reader) the write may wait for the end of a burst of received messages, see
 /// `Inner::poll_flush_after_send`.
-async fn send(a: &mut impl Access, message: Message, batch: bool) -> Result<()> {
-    queue_message(a, message).await?;
-    if batch {
-        Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_after_send(cx))).await?)
-    } else {
-        Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_output(cx))).await?)
-    }
-}
-
-/// Queues `message`, writing output first while it is over its limit. The message moves into
-/// the engine once there is room (no copy, no reference-count traffic).
-async fn queue_message(a: &mut impl Access, message: Message) -> Result<()> {
-    let mut message = Some(message);
-    poll_fn(|cx| {
-        a.with(|inner| {
-            inner.poll_command(cx, |c| {
-                if !c.has_output_room() {
-                    return Err(wsio_core::Error::OutputFull);
-                }
-                c.send(message.take().expect("queued at most once"))
-            })
-        })
-    })
-    .await
-}
-
-async fn feed(a: &mut impl Access, message: Message) -> Result<()> {
-    queue_message(a, message).await?;
-    Ok(poll_fn(|cx| a.with(|inner| inner.poll_flush_if_full(cx))).await?)
+fn send<A: Access>(
+    a: &mut A,
+    message: Message,
+    after: AfterSend,
+) -> impl Future<Output = Result<()>> + '_ {
+    let mut slot = Some(message);
+    poll_fn(move |cx| a.with(|inner| inner.poll_send(cx, &mut slot, after)))
 }
 
 async fn control(a: &mut impl Access, ping: bool, payload: &[u8]) -> Result<()> {
