@@ -1,5 +1,6 @@
-//! The echo load generator: `--conns` WebSocket connections to `127.0.0.1:--port`, each keeping
-//! `--window` messages of `--size` bytes in flight, measured for `--seconds` after `--warmup`.
+//! The echo load generator: `--conns` WebSocket connections to `127.0.0.1:--port`, each sending
+//! windows of `--window` messages of `--size` bytes (the next window once the last one is fully
+//! echoed), measured for `--seconds` after `--warmup`.
 //!
 //! ```text
 //! loadgen --port N [--conns 64] [--size 16] [--window 16] [--seconds 10] [--warmup 2]
@@ -7,8 +8,9 @@
 //! ```
 //!
 //! Why our own: the comparison is "messages per server CPU-second", so the client must be the
-//! same for every server, cheap (one thread on its own core, pre-built frames, one write per
-//! batch of refills, 64 KiB reads, no payload copies) and tolerant of what the servers send
+//! same for every server, cheap (one thread on its own core that polls its non-blocking
+//! sockets without sleeping, pre-built frames, one write per window, 64 KiB reads, no payload
+//! copies; see `run` for why it never sleeps) and tolerant of what the servers send
 //! back (the raw byte-copy server echoes our masked frames; deflate servers compress).
 //!
 //! Prints one line of `key=value` fields for `bench/run.py`:
