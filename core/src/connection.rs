@@ -54,6 +54,9 @@ use crate::utf8::Utf8Validator;
 /// shared view can pin.
 const SHARE_THRESHOLD: usize = 1024;
 
+/// The block small payloads are packed into by the fast path.
+const SMALL_BLOCK: usize = 4096;
+
 /// Which end of the connection this is. Clients mask what they send; servers must not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -241,6 +244,8 @@ pub struct Connection {
     deflate: Option<Box<DeflateState>>,
 
     read_buf: BytesMut,
+    /// Where the fast path packs small payloads (`small_message`); freed when idle.
+    small_payloads: BytesMut,
     eof: bool,
     frame: Option<InFrame>,
     /// Boxed: only fragmented, compressed or streamed messages need one, and an idle
@@ -309,6 +314,7 @@ impl Connection {
             deflate,
 
             read_buf: BytesMut::new(),
+            small_payloads: BytesMut::new(),
             eof: false,
             frame: None,
             message: None,
@@ -638,20 +644,27 @@ impl Connection {
         {
             return Ok(None);
         }
-        let mut payload = Vec::with_capacity(len);
-        payload.extend_from_slice(&buf[header_len..header_len + len]);
-        if let Some(key) = key {
-            apply_mask(&mut payload, key, 0);
+        // Small payloads are packed into a shared block rather than given an allocation each:
+        // a message costs a reference count instead of a malloc and a free, and one the
+        // application keeps pins at most one block.
+        if self.small_payloads.capacity() - self.small_payloads.len() < len {
+            self.small_payloads = BytesMut::with_capacity(SMALL_BLOCK.max(len));
         }
+        let arena = &mut self.small_payloads;
+        arena.extend_from_slice(&self.read_buf[header_len..header_len + len]);
+        if let Some(key) = key {
+            apply_mask(&mut arena[..], key, 0);
+        }
+        let payload = arena.split().freeze();
         self.read_buf.advance(header_len + len);
         Ok(Some(match kind {
             MessageKind::Text => {
                 if std::str::from_utf8(&payload).is_err() {
                     return Err(ProtocolError::InvalidUtf8);
                 }
-                Message::Text(Utf8Bytes::from_validated(Bytes::from(payload)))
+                Message::Text(Utf8Bytes::from_validated(payload))
             }
-            MessageKind::Binary => Message::Binary(Bytes::from(payload)),
+            MessageKind::Binary => Message::Binary(payload),
         }))
     }
 
@@ -1204,11 +1217,14 @@ impl Connection {
         (!self.transmit.is_empty()).then_some(&mut self.transmit)
     }
 
-    /// Frees the output buffer's memory if everything was written. A runtime calls it when the
-    /// connection goes idle (waiting for the peer with nothing to send), so thousands of idle
-    /// connections keep no write buffers; a busy one keeps reusing its buffer.
-    pub fn release_idle_output(&mut self) {
+    /// Lets go of the buffers a busy connection keeps for reuse: the output buffer (back to
+    /// the thread's pool) if everything was written, and the block small payloads are packed
+    /// into (it lives on while messages taken from it do). A runtime calls it when the
+    /// connection goes idle (everything read is consumed, nothing waits to be sent), so
+    /// thousands of idle connections keep no buffers; a busy one keeps reusing its own.
+    pub fn release_idle_buffers(&mut self) {
         self.transmit.release_if_empty();
+        self.small_payloads = BytesMut::new();
     }
 
     /// Whether output is waiting (an automatic reply included): the runtime must write it even

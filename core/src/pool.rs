@@ -4,7 +4,7 @@
 //! runtime borrows a read buffer from this thread's pool just before it polls the transport
 //! and gives it back when the poll finds nothing; the engine borrows its output buffer when it
 //! queues a frame and gives it back once everything was written and the runtime reports the
-//! connection idle ([`Connection::release_idle_output`](crate::Connection::release_idle_output)).
+//! connection idle ([`Connection::release_idle_buffers`](crate::Connection::release_idle_buffers)).
 //! Thousands of idle connections then hold no buffers at all, while a busy one keeps reusing
 //! warm memory without asking the allocator. The pool is plain thread-local storage: the
 //! engine still starts no thread and does no I/O.

@@ -245,7 +245,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             // Waiting with nothing buffered: the connection is idle and lends its buffer back.
             pool::give(std::mem::take(buf), pool::MAX_POOLED);
             if result.is_pending() {
-                self.session.connection().release_idle_output();
+                self.session.connection().release_idle_buffers();
             }
         }
         match result {
@@ -289,11 +289,12 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                     }
                     let conn = self.session.connection();
                     if conn.read_buf().is_empty() && conn.read_buf().capacity() > 0 {
-                        // Everything received is consumed: the buffer goes back to the pool
-                        // rather than staying with a connection the application may not read
-                        // again for a long time.
+                        // Everything received is consumed: the buffers go back rather than
+                        // stay with a connection the application may not read again for a
+                        // long time.
                         let buf = std::mem::take(conn.read_buf());
                         pool::give(buf, pool::MAX_POOLED);
+                        conn.release_idle_buffers();
                     }
                     let conn = self.session.connection_ref();
                     if conn.state() == State::Closed
