@@ -637,9 +637,12 @@ impl Connection {
         } else {
             None
         };
+        // Every limit `check_header` applies to such a frame: a frame it would refuse goes to
+        // the general path, which refuses it the same way in either read mode.
         if buf.len() - header_len < len
             || len > self.config.max_frame_size
             || len > self.config.max_message_size
+            || self.config.max_fragments == 0
             || self.shares_payload(len)
         {
             return Ok(None);

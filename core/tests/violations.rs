@@ -329,3 +329,25 @@ fn misuse_is_reported_as_local_errors() {
     assert_eq!(c.close(CloseCode::NORMAL, ""), Err(Error::SendAfterClose));
     assert!(!Error::SendAfterClose.is_peer_fault());
 }
+
+#[test]
+fn a_fragment_limit_of_zero_refuses_even_a_one_frame_message_the_same_way_in_both_modes() {
+    // Found by the fuzzer: the small-frame fast path skipped the fragment count, so whole-mode
+    // reads validated (and accepted, or failed on UTF-8) what streamed reads refused.
+    for mode in [wsio_core::ReadMode::Whole, wsio_core::ReadMode::Streaming] {
+        for (first, payload) in [(0x81, &b"ok"[..]), (0x81, &[0xff][..]), (0x82, &[][..])] {
+            let config = Config {
+                max_fragments: 0,
+                ..Config::default()
+            };
+            let mut conn = Connection::new(Role::Server, config);
+            conn.set_read_mode(mode);
+            conn.receive(&from_client(first, payload));
+            assert_eq!(
+                drain_events(&mut conn),
+                vec![Err(Error::Protocol(ProtocolError::TooManyFragments))],
+                "{mode:?} {first:#x} {payload:?}"
+            );
+        }
+    }
+}
