@@ -1209,11 +1209,11 @@ impl Connection {
     /// The output waiting for the transport, or `None` when there is none. Write it (vectored),
     /// then [`advance`](Buf::advance) it by what was written; the rest stays queued.
     pub fn poll_transmit(&mut self) -> Option<&mut Transmit> {
-        if self.pending_pong.is_some() && self.output_has_room() {
+        if self.pending_pong.is_some() && self.has_output_room() {
             let payload = self.pending_pong.take().expect("checked");
             self.push_frame(true, false, OpCode::Pong, &payload, None);
         }
-        if self.pending_ping && self.output_has_room() {
+        if self.pending_ping && self.has_output_room() {
             self.pending_ping = false;
             self.push_heartbeat_ping();
         }
@@ -1247,7 +1247,7 @@ impl Connection {
     }
 
     fn check_output_room(&self) -> Result<(), Error> {
-        if self.output_has_room() {
+        if self.has_output_room() {
             Ok(())
         } else {
             Err(Error::OutputFull)
@@ -1260,10 +1260,6 @@ impl Connection {
     /// before [`send`](Self::send), which consumes its message even when it fails with
     /// [`Error::OutputFull`].
     pub fn has_output_room(&self) -> bool {
-        self.output_has_room()
-    }
-
-    fn output_has_room(&self) -> bool {
         self.transmit.is_empty() || self.transmit.len() < self.config.max_pending_output
     }
 
@@ -1278,7 +1274,7 @@ impl Connection {
     }
 
     fn queue_auto_pong(&mut self, payload: Bytes) {
-        if self.output_has_room() {
+        if self.has_output_room() {
             self.push_frame(true, false, OpCode::Pong, &payload, None);
         } else {
             self.pending_pong = Some(payload);
@@ -1396,7 +1392,7 @@ impl Connection {
             // Like automatic pongs, heartbeats respect the output limit: a peer that never
             // reads (and keeps the connection alive with unsolicited pongs) must not make
             // pings pile up. The ping waits in one slot; its pong deadline runs from now.
-            if self.output_has_room() {
+            if self.has_output_room() {
                 self.push_heartbeat_ping();
             } else {
                 self.pending_ping = true;

@@ -60,59 +60,56 @@ enum Lib {
 }
 
 async fn tungstenite_readme(stream: TcpStream) -> Result<(), BoxError> {
-    let mut ws = tokio_tungstenite::accept_async(stream).await?;
-    while let Some(msg) = ws.next().await {
-        let msg = msg?;
-        if msg.is_text() || msg.is_binary() {
-            ws.send(msg).await?;
-        }
-    }
-    Ok(())
+    let ws = tokio_tungstenite::accept_async(stream).await?;
+    echo_readme(ws, |m| m.is_text() || m.is_binary()).await
 }
 
 async fn tungstenite_batched(stream: TcpStream) -> Result<(), BoxError> {
-    let mut ws = tokio_tungstenite::accept_async(stream).await?;
-    while let Some(msg) = ws.next().await {
-        let mut msg = Some(msg?);
-        while let Some(m) = msg.take() {
-            if m.is_text() || m.is_binary() {
-                ws.feed(m).await?;
-            }
-            match ws.next().now_or_never() {
-                Some(Some(next)) => msg = Some(next?),
-                Some(None) => {
-                    ws.flush().await?;
-                    return Ok(());
-                }
-                None => {}
-            }
-        }
-        ws.flush().await?;
-    }
-    Ok(())
+    let ws = tokio_tungstenite::accept_async(stream).await?;
+    echo_batched(ws, |m| m.is_text() || m.is_binary()).await
 }
 
 async fn tokio_websockets_readme(stream: TcpStream) -> Result<(), BoxError> {
-    let (_request, mut ws) = tokio_websockets::ServerBuilder::new()
+    let (_request, ws) = tokio_websockets::ServerBuilder::new()
         .accept(stream)
         .await?;
+    echo_readme(ws, |m| m.is_text() || m.is_binary()).await
+}
+
+async fn tokio_websockets_batched(stream: TcpStream) -> Result<(), BoxError> {
+    let (_request, ws) = tokio_websockets::ServerBuilder::new()
+        .accept(stream)
+        .await?;
+    echo_batched(ws, |m| m.is_text() || m.is_binary()).await
+}
+
+/// The plain loop of a `Stream` + `Sink` WebSocket (tokio-tungstenite, tokio-websockets):
+/// `next()` → `send()` of every data message (`is_data`); control frames are the library's.
+async fn echo_readme<W, M, E>(mut ws: W, is_data: fn(&M) -> bool) -> Result<(), BoxError>
+where
+    W: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M, Error = E> + Unpin,
+    E: Error + Send + Sync + 'static,
+{
     while let Some(msg) = ws.next().await {
         let msg = msg?;
-        if msg.is_text() || msg.is_binary() {
+        if is_data(&msg) {
             ws.send(msg).await?;
         }
     }
     Ok(())
 }
 
-async fn tokio_websockets_batched(stream: TcpStream) -> Result<(), BoxError> {
-    let (_request, mut ws) = tokio_websockets::ServerBuilder::new()
-        .accept(stream)
-        .await?;
+/// The hand-batched loop of a `Stream` + `Sink` WebSocket: `feed` the message awaited and every
+/// further one already available (`now_or_never`), then one `flush`.
+async fn echo_batched<W, M, E>(mut ws: W, is_data: fn(&M) -> bool) -> Result<(), BoxError>
+where
+    W: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M, Error = E> + Unpin,
+    E: Error + Send + Sync + 'static,
+{
     while let Some(msg) = ws.next().await {
         let mut msg = Some(msg?);
         while let Some(m) = msg.take() {
-            if m.is_text() || m.is_binary() {
+            if is_data(&m) {
                 ws.feed(m).await?;
             }
             match ws.next().now_or_never() {
