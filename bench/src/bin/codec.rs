@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p wsio-bench --features peers --bin codec` (peers are measured only
 //! with the feature; without it, wsio and memcpy alone). Prints medians of 7 runs and ratios.
+//! Arguments, if any, select tables: only those whose title contains every one of them run
+//! (`codec decode "64 KiB"`).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -221,6 +223,13 @@ fn report(title: &str, bytes: usize, messages: usize, rows: &[Row]) {
     }
 }
 
+/// Whether the table titled `title` was selected on the command line.
+fn selected(title: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .all(|filter| title.contains(&filter))
+}
+
 fn main() {
     let _ = MemStream::new(Vec::new());
     let deflate = DeflateParams {
@@ -234,40 +243,42 @@ fn main() {
             let w = Workload::new(size, text, TOTAL);
             let count = w.messages.len();
             let bytes = w.payload_bytes();
-            let mut rows = vec![Row {
-                name: "memcpy",
-                time: median_time(RUNS, || memcpy(&w.wire)),
-            }];
-            rows.push(Row {
-                name: "wsio",
-                time: median_time(RUNS, || wsio_decode(&w.wire, count, None)),
-            });
-            let compressed = client_wire(&w.messages, Some(deflate));
-            rows.push(Row {
-                name: "wsio+deflate",
-                time: median_time(RUNS, || wsio_decode(&compressed, count, Some(deflate))),
-            });
-            #[cfg(feature = "peers")]
-            {
+            let decode_title = format!("decode {} ({count} messages)", w.label);
+            let encode_title = format!("encode {} ({count} messages)", w.label);
+            if selected(&decode_title) {
+                let mut rows = vec![Row {
+                    name: "memcpy",
+                    time: median_time(RUNS, || memcpy(&w.wire)),
+                }];
                 rows.push(Row {
-                    name: "tungstenite",
-                    time: median_time(RUNS, || peers::tungstenite_decode(&w.wire, count)),
+                    name: "wsio",
+                    time: median_time(RUNS, || wsio_decode(&w.wire, count, None)),
                 });
+                let compressed = client_wire(&w.messages, Some(deflate));
                 rows.push(Row {
-                    name: "tokio-websockets",
-                    time: median_time(RUNS, || peers::tokio_websockets_decode(&w.wire, count)),
+                    name: "wsio+deflate",
+                    time: median_time(RUNS, || wsio_decode(&compressed, count, Some(deflate))),
                 });
-                rows.push(Row {
-                    name: "fastwebsockets",
-                    time: median_time(RUNS, || peers::fastwebsockets_decode(&w.wire, count)),
-                });
+                #[cfg(feature = "peers")]
+                {
+                    rows.push(Row {
+                        name: "tungstenite",
+                        time: median_time(RUNS, || peers::tungstenite_decode(&w.wire, count)),
+                    });
+                    rows.push(Row {
+                        name: "tokio-websockets",
+                        time: median_time(RUNS, || peers::tokio_websockets_decode(&w.wire, count)),
+                    });
+                    rows.push(Row {
+                        name: "fastwebsockets",
+                        time: median_time(RUNS, || peers::fastwebsockets_decode(&w.wire, count)),
+                    });
+                }
+                report(&decode_title, bytes, count, &rows);
             }
-            report(
-                &format!("decode {} ({count} messages)", w.label),
-                bytes,
-                count,
-                &rows,
-            );
+            if !selected(&encode_title) {
+                continue;
+            }
 
             let mut rows = vec![Row {
                 name: "memcpy",
@@ -292,12 +303,7 @@ fn main() {
                     time: median_time(RUNS, || peers::fastwebsockets_encode(&w.messages)),
                 });
             }
-            report(
-                &format!("encode {} ({count} messages)", w.label),
-                bytes,
-                count,
-                &rows,
-            );
+            report(&encode_title, bytes, count, &rows);
         }
     }
 }
