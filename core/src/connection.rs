@@ -40,9 +40,10 @@ use crate::deflate::DeflateParams;
 use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 
 use crate::error::{Error, ProtocolError, TimeoutKind};
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
-use crate::mask::apply_mask;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::mask::{apply_mask, apply_mask_is_ascii};
 use crate::message::{Message, MessageKind, Utf8Bytes};
+use crate::pool;
 use crate::prepared::PreparedMessage;
 
 use crate::rng::Rng;
@@ -252,6 +253,10 @@ pub struct Connection {
     /// connection then pays one pointer for it.
     message: Option<Box<InMessage>>,
     read_mode: ReadMode,
+    /// Payloads shorter than this may take the fast path (`small_message`): every limit that
+    /// would refuse a one-frame message of that size, folded into one bound when the
+    /// connection is made, so the per-frame test is a single comparison.
+    fast_bound: usize,
     /// Streaming mode: the last piece of a message went out, `MessageEnd` is next.
     message_end_due: bool,
 
@@ -307,7 +312,20 @@ impl Connection {
             })
         });
         let ping_timer = config.ping_interval.map_or(Timer::Off, Timer::Pending);
+        // The fast path reads 7- and 16-bit lengths only; a peer-chosen length above a limit,
+        // or any message at all when fragments are limited to none, goes to the general path
+        // (which refuses it the same way in either read mode).
+        let fast_bound = if config.max_fragments == 0 {
+            0
+        } else {
+            config
+                .max_frame_size
+                .min(config.max_message_size)
+                .min(usize::from(u16::MAX))
+                + 1
+        };
         Connection {
+            fast_bound,
             role,
             rng: None,
             config,
@@ -397,25 +415,31 @@ impl Connection {
         }
     }
 
-    /// Sizes the next read into [`read_buf`](Self::read_buf): `max` bytes, or fewer when a
-    /// large frame (16 KiB or more still to come) is arriving, so that the read ends exactly
-    /// at its end. For such a frame that will leave the buffer whole (an uncompressed message
-    /// of one frame, read whole), it also reserves room for the rest of it now.
+    /// Sizes the next read into [`read_buf`](Self::read_buf) and makes room for it: `max`
+    /// bytes, or fewer while a large frame (16 KiB or more) is arriving, so that the read ends
+    /// exactly at its end. An empty buffer without storage (given back while idle) is taken
+    /// from this thread's [`pool`](crate::pool), with room for a frame header beyond `max`.
+    /// For a large frame that will leave the buffer whole (an uncompressed message of one
+    /// frame, read whole), it also reserves room for the rest of the frame now.
     ///
-    /// Why: a read that ends inside a large frame leaves a partial frame that the next read
-    /// must make room behind, moving up to a read's worth of bytes each time, and a buffer
-    /// grown by doubling copies its contents again and again: together about one extra copy
-    /// of every byte of a large message (measured in the `codec` benchmark). Reading to the
-    /// frame's end into room reserved once leaves the payload to be split off without a copy.
-    /// The reservation is within the frame limits already checked, and memory the peer never
-    /// fills is address space, not resident memory.
+    /// Why: a large payload is handed to the application without a copy, split off the buffer
+    /// it was read into, so the buffer must hold it whole. A buffer grown by doubling copies
+    /// what it holds each time; a read that runs past the frame's end leaves the next frame's
+    /// start in storage the payload keeps, to be copied out before the next read; and a
+    /// `max`-sized frame read with a `max`-sized read needs room for its header too. Each of
+    /// these costs about one extra copy of every byte of a large message (measured in the
+    /// `codec` benchmark). The reservation is within the frame limits already checked, and
+    /// memory the peer never fills is address space, not resident memory.
     pub fn prepare_read(&mut self, max: usize) -> usize {
         const LARGE: u64 = 16 * 1024;
+        if self.read_buf.capacity() == 0 {
+            self.read_buf = pool::take(max + MAX_HEADER_LEN);
+        }
         let Some(frame) = &self.frame else {
             return max;
         };
         let rest = frame.remaining - (self.read_buf.len() as u64).min(frame.remaining);
-        if rest < LARGE {
+        if frame.header.payload_len < LARGE || rest == 0 {
             return max;
         }
         let rest = usize::try_from(rest).unwrap_or(usize::MAX);
@@ -639,11 +663,9 @@ impl Connection {
         };
         // Every limit `check_header` applies to such a frame: a frame it would refuse goes to
         // the general path, which refuses it the same way in either read mode.
-        if buf.len() - header_len < len
-            || len > self.config.max_frame_size
-            || len > self.config.max_message_size
-            || self.config.max_fragments == 0
-            || self.shares_payload(len)
+        if len >= self.fast_bound
+            || buf.len() - header_len < len
+            || (len >= SHARE_THRESHOLD && self.shares_payload(len))
         {
             return Ok(None);
         }
@@ -655,14 +677,19 @@ impl Connection {
         }
         let arena = &mut self.small_payloads;
         arena.extend_from_slice(&self.read_buf[header_len..header_len + len]);
-        if let Some(key) = key {
-            apply_mask(&mut arena[..], key, 0);
-        }
+        let ascii = match key {
+            Some(key) if kind == MessageKind::Text => apply_mask_is_ascii(arena, key, 0),
+            Some(key) => {
+                apply_mask(arena, key, 0);
+                false
+            }
+            None => false,
+        };
         let payload = arena.split().freeze();
         self.read_buf.advance(header_len + len);
         Ok(Some(match kind {
             MessageKind::Text => {
-                if std::str::from_utf8(&payload).is_err() {
+                if !ascii && std::str::from_utf8(&payload).is_err() {
                     return Err(ProtocolError::InvalidUtf8);
                 }
                 Message::Text(Utf8Bytes::from_validated(payload))
@@ -694,15 +721,21 @@ impl Connection {
             return Ok(None);
         }
         self.read_buf.advance(header_len);
-        if let Some(key) = h.mask {
-            apply_mask(&mut self.read_buf[..len], key, 0);
+        let text = kind == MessageKind::Text;
+        let ascii = match h.mask {
+            Some(key) if text => apply_mask_is_ascii(&mut self.read_buf[..len], key, 0),
+            Some(key) => {
+                apply_mask(&mut self.read_buf[..len], key, 0);
+                false
+            }
+            None => false,
+        };
+        if text && !ascii && std::str::from_utf8(&self.read_buf[..len]).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
         }
         let payload = self.take_payload(len);
         Ok(Some(match kind {
-            MessageKind::Text => {
-                let text = Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
-                Message::Text(text)
-            }
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
         }))
     }
@@ -742,17 +775,27 @@ impl Connection {
         let available = (self.read_buf.len() as u64).min(frame.remaining) as usize;
         if available > frame.ready {
             let fresh = &mut self.read_buf[frame.ready..available];
-            if let Some(key) = frame.header.mask {
-                apply_mask(fresh, key, frame.unmasked);
-            }
-            frame.unmasked += fresh.len();
             let message = self
                 .message
                 .as_mut()
                 .expect("a data frame belongs to a message");
             // Compressed text is validated after inflation instead.
-            if let (Some(utf8), false) = (&mut message.utf8, message.compressed) {
-                utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+            let validate = message.utf8.is_some() && !message.compressed;
+            let ascii = match frame.header.mask {
+                Some(key) if validate => apply_mask_is_ascii(fresh, key, frame.unmasked),
+                Some(key) => {
+                    apply_mask(fresh, key, frame.unmasked);
+                    false
+                }
+                None => false,
+            };
+            frame.unmasked += fresh.len();
+            if let (Some(utf8), true) = (&mut message.utf8, validate) {
+                // ASCII after a complete code point is valid as it stands; anything else,
+                // including ASCII where a code point's continuation is due, is checked.
+                if !(ascii && utf8.is_complete()) {
+                    utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
             }
             frame.ready = available;
         }

@@ -18,8 +18,9 @@ use bytes::BytesMut;
 const POOL_PER_THREAD: usize = 16;
 
 /// Buffers larger than this are freed rather than pooled: one grown for a rare large frame
-/// should not stay alive for the life of the thread.
-pub const MAX_POOLED: usize = 64 * 1024;
+/// should not stay alive for the life of the thread. A 64 KiB read plus a frame header fits
+/// (see [`Connection::prepare_read`](crate::Connection::prepare_read)).
+pub const MAX_POOLED: usize = 64 * 1024 + crate::frame::MAX_HEADER_LEN;
 
 thread_local! {
     static IDLE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };

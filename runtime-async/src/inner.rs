@@ -227,9 +227,6 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         let size = conn.prepare_read(size);
         let buf = conn.read_buf();
         let start = buf.len();
-        if start == 0 && buf.capacity() == 0 {
-            *buf = pool::take(size);
-        }
         let mut stream_cx = stream_context(&self.hub_waker, cx);
         let result = self.stream.poll_read_buf(&mut stream_cx, buf, size);
         let n = match &result {
