@@ -375,6 +375,13 @@ impl Connection {
         }
     }
 
+    /// Bytes queued for the transport: `buffer_stats().output_pending` alone, for runtimes
+    /// that check it per message to decide when to write (no other field computed).
+    #[inline]
+    pub fn output_pending(&self) -> usize {
+        self.transmit.len()
+    }
+
     /// Sizes of the buffers the connection holds.
     pub fn buffer_stats(&self) -> BufferStats {
         BufferStats {

@@ -76,8 +76,11 @@ mod wide {
         }
     }
 
+    /// # Safety
+    /// The CPU must support AVX2. (An `unsafe fn` rather than a safe `#[target_feature]`
+    /// function, which needs Rust 1.86: the workspace supports 1.85.)
     #[target_feature(enable = "avx2")]
-    fn mask_avx2<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> bool {
+    unsafe fn mask_avx2<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> bool {
         super::mask_blocks::<ASCII>(buf, key)
     }
 }

@@ -138,7 +138,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
     /// idea as Netty's flush consolidation; bounded by the write buffer size.
     pub(crate) fn poll_flush_after_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let conn = self.session.connection_ref();
-        if conn.input_ready() && conn.buffer_stats().output_pending < self.batch_limit() {
+        if conn.input_ready() && conn.output_pending() < self.batch_limit() {
             self.register(Side::Writer, cx);
             Poll::Ready(Ok(()))
         } else {
@@ -154,7 +154,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
     /// Writer side: writes output if there is at least a write buffer's worth (batching small
     /// messages).
     pub(crate) fn poll_flush_if_full(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.session.connection_ref().buffer_stats().output_pending >= self.write_buffer_size {
+        if self.session.connection_ref().output_pending() >= self.write_buffer_size {
             self.poll_flush_output(cx)
         } else {
             Poll::Ready(Ok(()))
@@ -279,9 +279,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                     // here: it leaves in one write when the burst ends, below. Closing and a
                     // full write buffer do not wait.
                     let conn = self.session.connection_ref();
-                    if conn.state() != State::Open
-                        || conn.buffer_stats().output_pending >= self.batch_limit()
-                    {
+                    if conn.state() != State::Open || conn.output_pending() >= self.batch_limit() {
                         self.try_flush(cx)?;
                     }
                     let conn = self.session.connection();

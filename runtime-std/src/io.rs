@@ -165,11 +165,7 @@ fn settle(d: &mut impl Output) -> Result<()> {
     let (state, role, pending) = {
         let mut s = d.session();
         let conn = s.connection();
-        (
-            conn.state(),
-            conn.role(),
-            conn.buffer_stats().output_pending,
-        )
+        (conn.state(), conn.role(), conn.output_pending())
     };
     // While more received frames wait, replies and pongs wait too, for one write at the end
     // of the burst (`Input::fill` writes everything before it blocks); closing and a full
@@ -243,7 +239,7 @@ pub(crate) fn send_batched(d: &mut impl Output, message: Message) -> Result<()> 
     let burst = {
         let mut s = d.session();
         let conn = s.connection();
-        conn.input_ready() && conn.buffer_stats().output_pending < limit
+        conn.input_ready() && conn.output_pending() < limit
     };
     if !burst {
         d.flush_output()?;
@@ -257,7 +253,7 @@ pub(crate) fn write_message(d: &mut impl Output, message: Message) -> Result<()>
 }
 
 fn flush_if_full(d: &mut impl Output) -> Result<()> {
-    let pending = d.session().connection_ref().buffer_stats().output_pending;
+    let pending = d.session().connection_ref().output_pending();
     if pending >= d.settings().write_buffer_size {
         d.flush_output()?;
     }
