@@ -115,9 +115,9 @@ fn mask_blocks<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> bool {
 #[inline]
 fn apply_mask_words(tail: &mut [u8], key: [u8; 4]) {
     let mut words = tail.chunks_exact_mut(8);
-    let key64 = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    // The key twice, as a native word: the same value in either byte order.
+    let key32 = u64::from(u32::from_ne_bytes(key));
+    let key64 = key32 << 32 | key32;
     for word in &mut words {
         let value = u64::from_ne_bytes((&*word).try_into().expect("chunk of 8")) ^ key64;
         word.copy_from_slice(&value.to_ne_bytes());
