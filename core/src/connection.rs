@@ -245,6 +245,10 @@ pub struct Connection {
     deflate: Option<Box<DeflateState>>,
 
     read_buf: BytesMut,
+    /// Bytes at the front of `read_buf` that the fast path has consumed but not yet cut off:
+    /// it moves this cursor per message and the buffer is advanced once per batch
+    /// (`settle_read`), before anything else looks at it.
+    read_consumed: usize,
     /// Where the fast path packs small payloads (`small_message`); freed when idle.
     small_payloads: BytesMut,
     eof: bool,
@@ -332,6 +336,7 @@ impl Connection {
             deflate,
 
             read_buf: BytesMut::new(),
+            read_consumed: 0,
             small_payloads: BytesMut::new(),
             eof: false,
             frame: None,
@@ -385,8 +390,8 @@ impl Connection {
     /// Sizes of the buffers the connection holds.
     pub fn buffer_stats(&self) -> BufferStats {
         BufferStats {
-            read_buffered: self.read_buf.len(),
-            read_capacity: self.read_buf.capacity(),
+            read_buffered: self.read_buf.len() - self.read_consumed,
+            read_capacity: self.read_buf.capacity() - self.read_consumed,
             message_buffered: self.message.as_ref().map_or(0, |m| m.assembled.len()),
             write_buffered: self.outgoing.as_ref().map_or(0, |m| m.pending.len()),
             output_pending: self.transmit.len(),
@@ -398,7 +403,17 @@ impl Connection {
     /// The buffer the runtime reads transport bytes into (reserve, then read into its spare
     /// capacity). Bytes appended here are consumed by [`poll_event`](Self::poll_event).
     pub fn read_buf(&mut self) -> &mut BytesMut {
+        self.settle_read();
         &mut self.read_buf
+    }
+
+    /// Cuts off the bytes the fast path consumed (see `read_consumed`).
+    #[inline]
+    fn settle_read(&mut self) {
+        if self.read_consumed > 0 {
+            self.read_buf.advance(self.read_consumed);
+            self.read_consumed = 0;
+        }
     }
 
     /// Whether the bytes already received hold a whole frame (or the rest of the frame being
@@ -411,11 +426,12 @@ impl Connection {
         if self.input_closed {
             return false;
         }
+        let input = &self.read_buf[self.read_consumed..];
         match &self.frame {
-            Some(frame) => frame.remaining > 0 && frame.remaining <= self.read_buf.len() as u64,
-            None => match FrameHeader::parse(&self.read_buf) {
+            Some(frame) => frame.remaining > 0 && frame.remaining <= input.len() as u64,
+            None => match FrameHeader::parse(input) {
                 Ok(Some((header, header_len))) => {
-                    header.payload_len <= (self.read_buf.len() - header_len) as u64
+                    header.payload_len <= (input.len() - header_len) as u64
                 }
                 _ => false,
             },
@@ -439,6 +455,7 @@ impl Connection {
     /// memory the peer never fills is address space, not resident memory.
     pub fn prepare_read(&mut self, max: usize) -> usize {
         const LARGE: u64 = 16 * 1024;
+        self.settle_read();
         if self.read_buf.capacity() == 0 {
             self.read_buf = pool::take(max + MAX_HEADER_LEN);
         }
@@ -463,6 +480,7 @@ impl Connection {
 
     /// Hands received transport bytes to the connection (a copying alternative to `read_buf`).
     pub fn receive(&mut self, data: &[u8]) {
+        self.settle_read();
         self.read_buf.extend_from_slice(data);
     }
 
@@ -542,6 +560,7 @@ impl Connection {
     }
 
     fn next_event(&mut self) -> Result<Option<Event>, ProtocolError> {
+        self.settle_read();
         loop {
             if self.message_end_due {
                 self.message_end_due = false;
@@ -636,7 +655,8 @@ impl Connection {
     /// untouched to the general path, which owns the errors.
     #[inline]
     fn small_message(&mut self) -> Result<Option<Message>, ProtocolError> {
-        let buf = &self.read_buf[..];
+        let start = self.read_consumed;
+        let buf = &self.read_buf[start..];
         let [b0, b1, ..] = *buf else { return Ok(None) };
         // FIN, no reserved bits, text or binary.
         let kind = match b0 {
@@ -683,7 +703,7 @@ impl Connection {
             self.small_payloads = BytesMut::with_capacity(SMALL_BLOCK.max(len));
         }
         let arena = &mut self.small_payloads;
-        arena.extend_from_slice(&self.read_buf[header_len..header_len + len]);
+        arena.extend_from_slice(&buf[header_len..header_len + len]);
         let ascii = match key {
             Some(key) if kind == MessageKind::Text => apply_mask_is_ascii(arena, key, 0),
             Some(key) => {
@@ -693,7 +713,7 @@ impl Connection {
             None => false,
         };
         let payload = arena.split().freeze();
-        self.read_buf.advance(header_len + len);
+        self.read_consumed = start + header_len + len;
         Ok(Some(match kind {
             MessageKind::Text => {
                 if !ascii && std::str::from_utf8(&payload).is_err() {
@@ -883,7 +903,7 @@ impl Connection {
     /// Whether a payload of `len` bytes leaves the read buffer by reference (see
     /// [`take_payload`](Self::take_payload)) rather than as a copy.
     fn shares_payload(&self, len: usize) -> bool {
-        len >= SHARE_THRESHOLD && 2 * len >= self.read_buf.capacity()
+        len >= SHARE_THRESHOLD && 2 * len >= self.read_buf.capacity() - self.read_consumed
     }
 
     /// Takes the first `len` bytes of the read buffer for the application.
