@@ -407,6 +407,14 @@ impl Connection {
         &mut self.read_buf
     }
 
+    /// Whether every received byte has been processed: the next
+    /// [`poll_event`](Self::poll_event) needs a read first. Cheaper than looking at
+    /// [`read_buf`](Self::read_buf), which first cuts off what the fast path consumed.
+    #[inline]
+    pub fn input_drained(&self) -> bool {
+        self.read_buf.len() == self.read_consumed
+    }
+
     /// Cuts off the bytes the fast path consumed (see `read_consumed`).
     #[inline]
     fn settle_read(&mut self) {

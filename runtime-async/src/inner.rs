@@ -283,7 +283,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                         self.try_flush(cx)?;
                     }
                     let conn = self.session.connection();
-                    if conn.read_buf().is_empty() && conn.read_buf().capacity() > 0 {
+                    if conn.input_drained() && conn.read_buf().capacity() > 0 {
                         // Everything received is consumed: the buffers go back rather than
                         // stay with a connection the application may not read again for a
                         // long time.
