@@ -1341,6 +1341,36 @@ impl Connection {
         self.transmit.is_empty() || self.transmit.len() < self.config.max_pending_output
     }
 
+    // ------------------------------------------------------- write batching
+    //
+    // Runtimes batch output the way Netty's flush consolidation does: while the application
+    // works through a burst of frames that arrived together, its replies (and automatic
+    // pongs) are queued and leave in one vectored write at the end of the burst, instead of
+    // a write each. The two rules below are the whole policy, shared by every runtime.
+
+    /// After a `send` on a stream whose owner also reads it: whether the output may wait.
+    /// It may while another whole frame is already received (the application will be back
+    /// for it without blocking, and the read step writes everything before it waits for the
+    /// network) and less than a batch is queued (see `batch_limit`).
+    pub fn send_may_wait(&self, write_buffer_size: usize) -> bool {
+        self.input_ready() && self.output_pending() < Self::batch_limit(write_buffer_size)
+    }
+
+    /// After a message was received: whether queued output must be written now rather than
+    /// before the next wait for input: when the connection is closing (a close reply must
+    /// not wait for a read that may never come), or a batch's worth is queued.
+    pub fn must_write_now(&self, write_buffer_size: usize) -> bool {
+        self.state() != State::Open || self.output_pending() >= Self::batch_limit(write_buffer_size)
+    }
+
+    /// How much output a burst may gather before it is written anyway: 64 KiB, or the
+    /// runtime's write buffer size if larger. Not the write buffer size itself (gorilla's
+    /// 4 KiB default would split a burst of 1 KiB replies into a write per four); large
+    /// payloads are queued by reference, so this bounds bytes waiting, not bytes copied.
+    fn batch_limit(write_buffer_size: usize) -> usize {
+        (64 * 1024).max(write_buffer_size)
+    }
+
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::ControlPayloadTooLong);

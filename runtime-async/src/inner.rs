@@ -38,11 +38,6 @@ const MAX_IOV: usize = 64;
 /// The largest single read, however much data is flowing.
 const MAX_READ: usize = 64 * 1024;
 
-/// How much output a burst may gather before it is written anyway. Not the write buffer size
-/// (gorilla's 4 KiB default would split a burst of 1 KiB replies into a write per four): large
-/// payloads are queued by reference, so this bounds bytes waiting, not bytes copied.
-const MAX_BATCH: usize = 64 * 1024;
-
 /// The driver state over transport `T` and timer `R`; public only to appear in the sealed
 /// `Access` trait.
 pub struct Inner<T: Transport, R: Timer> {
@@ -130,25 +125,20 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         self.stream.poll_flush(cx)
     }
 
-    /// Writer side, after a `send` on the whole stream: writes now, unless the bytes already
-    /// received hold another frame. Then the application is working through a burst that
-    /// arrived together and will be back in `recv` without waiting, and the write waits for
-    /// the end of the burst (the read step writes everything before it waits for the network),
-    /// so a burst of replies leaves in one vectored write instead of one write each. The same
-    /// idea as Netty's flush consolidation; bounded by the write buffer size.
+    /// Writer side, after a `send` on the whole stream: writes now, unless the output may
+    /// wait for the end of the burst being received (`Connection::send_may_wait`; the read
+    /// step writes everything before it waits for the network).
     pub(crate) fn poll_flush_after_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let conn = self.session.connection_ref();
-        if conn.input_ready() && conn.output_pending() < self.batch_limit() {
+        if self
+            .session
+            .connection_ref()
+            .send_may_wait(self.write_buffer_size)
+        {
             self.register(Side::Writer, cx);
             Poll::Ready(Ok(()))
         } else {
             self.poll_flush_output(cx)
         }
-    }
-
-    /// Output gathered for one write at the end of a burst, at most.
-    fn batch_limit(&self) -> usize {
-        MAX_BATCH.max(self.write_buffer_size)
     }
 
     /// Writer side: writes output if there is at least a write buffer's worth (batching small
@@ -275,11 +265,13 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             let progress = step(&mut self.session);
             match progress {
                 Ok(Progress::Done(value)) => {
-                    // Output (replies to a burst, pongs) waits while the next frame is already
-                    // here: it leaves in one write when the burst ends, below. Closing and a
-                    // full write buffer do not wait.
-                    let conn = self.session.connection_ref();
-                    if conn.state() != State::Open || conn.output_pending() >= self.batch_limit() {
+                    // Otherwise output (replies to a burst, pongs) leaves in one write when
+                    // the burst ends, below, before the read step waits.
+                    if self
+                        .session
+                        .connection_ref()
+                        .must_write_now(self.write_buffer_size)
+                    {
                         self.try_flush(cx)?;
                     }
                     let conn = self.session.connection();

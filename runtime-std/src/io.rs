@@ -39,15 +39,6 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    /// How much output a burst may gather before it is written anyway: not the write buffer
-    /// size (4 KiB would split a burst of 1 KiB replies into a write per four); large payloads
-    /// are queued by reference, so this bounds bytes waiting, not bytes copied.
-    pub(crate) fn batch_limit(&self) -> usize {
-        (64 * 1024).max(self.write_buffer_size)
-    }
-}
-
 /// Access to the session and a way to write its output. Sealed: implemented by
 /// [`WebSocket`](crate::WebSocket) and its halves only.
 pub trait Output {
@@ -166,16 +157,15 @@ fn fail(d: &mut impl Output, error: wsio_core::Error) -> Error {
 /// finished on the server side, closes the transport (the server closes TCP first, RFC 6455
 /// section 7.1.1).
 fn settle(d: &mut impl Output) -> Result<()> {
-    let limit = d.settings().batch_limit();
-    let (state, role, pending) = {
+    let write_buffer = d.settings().write_buffer_size;
+    let (state, role, write_now) = {
         let mut s = d.session();
         let conn = s.connection();
-        (conn.state(), conn.role(), conn.output_pending())
+        (conn.state(), conn.role(), conn.must_write_now(write_buffer))
     };
-    // While more received frames wait, replies and pongs wait too, for one write at the end
-    // of the burst (`Input::fill` writes everything before it blocks); closing and a full
-    // write buffer do not wait.
-    if state != State::Open || pending >= limit {
+    // Otherwise replies and pongs wait for one write at the end of the burst (`Input::fill`
+    // writes everything before it blocks).
+    if write_now {
         d.flush_output()?;
     }
     if state == State::Closed && role == Role::Server {
@@ -240,13 +230,8 @@ pub(crate) fn send(d: &mut impl Output, message: Message) -> Result<()> {
 /// vectored write for all the replies); otherwise it happens now.
 pub(crate) fn send_batched(d: &mut impl Output, message: Message) -> Result<()> {
     queue_message(d, message)?;
-    let limit = d.settings().batch_limit();
-    let burst = {
-        let mut s = d.session();
-        let conn = s.connection();
-        conn.input_ready() && conn.output_pending() < limit
-    };
-    if !burst {
+    let write_buffer = d.settings().write_buffer_size;
+    if !d.session().connection_ref().send_may_wait(write_buffer) {
         d.flush_output()?;
     }
     Ok(())
