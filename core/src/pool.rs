@@ -10,6 +10,7 @@
 //! engine still starts no thread and does no I/O.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use bytes::BytesMut;
 
@@ -46,9 +47,16 @@ pub fn give(mut buf: BytesMut, max: usize) {
     if buf.capacity() > max || !buf.try_reclaim(buf.capacity()) {
         return;
     }
-    IDLE.with_borrow_mut(|idle| {
-        if idle.len() < POOL_PER_THREAD {
-            idle.push(buf);
+    keep(&IDLE, buf, POOL_PER_THREAD);
+}
+
+/// Puts `item` on a thread's idle list unless the list already holds `max`, in which case it
+/// is dropped: the one rule of every per-thread pool in the engine (these buffers, and the
+/// zlib states of `deflate::codec`).
+pub(crate) fn keep<T>(idle: &'static LocalKey<RefCell<Vec<T>>>, item: T, max: usize) {
+    idle.with_borrow_mut(|idle| {
+        if idle.len() < max {
+            idle.push(item);
         }
     });
 }

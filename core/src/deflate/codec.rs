@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::error::ProtocolError;
+use crate::pool;
 
 /// The bytes a sync flush ends with; stripped from every compressed message and appended back
 /// before inflating (RFC 7692 sections 7.2.1 and 7.2.2).
@@ -79,11 +80,7 @@ impl Deflater {
 
     /// Returns a compressor that finished its message (so is reset) to the thread's pool.
     pub(crate) fn release(self) {
-        IDLE_DEFLATERS.with_borrow_mut(|idle| {
-            if idle.len() < POOL_PER_THREAD {
-                idle.push(self);
-            }
-        });
+        pool::keep(&IDLE_DEFLATERS, self, POOL_PER_THREAD);
     }
 
     /// Compresses `input` into `out` without flushing (a piece of a streamed message).
@@ -170,11 +167,7 @@ impl Inflater {
     /// of a peer without context takeover, which reset it.
     pub(crate) fn release(self) {
         debug_assert!(self.reset_per_message, "only a reset state is reusable");
-        IDLE_DECOMPRESSORS.with_borrow_mut(|idle| {
-            if idle.len() < POOL_PER_THREAD {
-                idle.push(self.inner);
-            }
-        });
+        pool::keep(&IDLE_DECOMPRESSORS, self.inner, POOL_PER_THREAD);
     }
 
     /// Inflates from `input` into `out`, appending at most `max_out` bytes. Returns the input
