@@ -249,7 +249,7 @@ pub struct Connection {
     /// it moves this cursor per message and the buffer is advanced once per batch
     /// (`settle_read`), before anything else looks at it.
     read_consumed: usize,
-    /// Where the fast path packs small payloads (`small_message`); freed when idle.
+    /// Where the fast path packs small payloads (`complete_message`); freed when idle.
     small_payloads: BytesMut,
     eof: bool,
     frame: Option<InFrame>,
@@ -257,7 +257,7 @@ pub struct Connection {
     /// connection then pays one pointer for it.
     message: Option<Box<InMessage>>,
     read_mode: ReadMode,
-    /// Payloads shorter than this may take the fast path (`small_message`): every limit that
+    /// Payloads shorter than this may take the fast path (`complete_message`): every limit that
     /// would refuse a one-frame message of that size, folded into one bound when the
     /// connection is made, so the per-frame test is a single comparison.
     fast_bound: usize,
@@ -316,17 +316,16 @@ impl Connection {
             })
         });
         let ping_timer = config.ping_interval.map_or(Timer::Off, Timer::Pending);
-        // The fast path reads 7- and 16-bit lengths only; a peer-chosen length above a limit,
-        // or any message at all when fragments are limited to none, goes to the general path
-        // (which refuses it the same way in either read mode).
+        // A peer-chosen length above a limit, or any message at all when fragments are limited
+        // to none, goes to the general path (which refuses it the same way in either read
+        // mode).
         let fast_bound = if config.max_fragments == 0 {
             0
         } else {
             config
                 .max_frame_size
                 .min(config.max_message_size)
-                .min(usize::from(u16::MAX))
-                + 1
+                .saturating_add(1)
         };
         Connection {
             fast_bound,
@@ -536,7 +535,7 @@ impl Connection {
         if self.input_closed {
             return Err(Error::Closed);
         }
-        if let Some(message) = self.poll_small_message()? {
+        if let Some(message) = self.poll_complete_message()? {
             // Most frames are small whole messages: tried first, without the general loop.
             return Ok(Some(Event::Message(message)));
         }
@@ -552,11 +551,11 @@ impl Connection {
         }
     }
 
-    /// The next event if it is a message that the fast path takes (see `small_message`);
+    /// The next event if it is a message that the fast path takes (see `complete_message`);
     /// `Ok(None)` leaves everything to [`poll_event`](Self::poll_event). For `Session`, which
     /// then skips wrapping the message in an [`Event`].
     #[inline]
-    pub(crate) fn poll_small_message(&mut self) -> Result<Option<Message>, Error> {
+    pub(crate) fn poll_complete_message(&mut self) -> Result<Option<Message>, Error> {
         if self.pending_error.is_some()
             || self.input_closed
             || self.frame.is_some()
@@ -564,7 +563,7 @@ impl Connection {
         {
             return Ok(None);
         }
-        self.small_message().map_err(|e| self.fail(e))
+        self.complete_message().map_err(|e| self.fail(e))
     }
 
     fn next_event(&mut self) -> Result<Option<Event>, ProtocolError> {
@@ -581,9 +580,6 @@ impl Connection {
                         return Ok(None);
                     };
                     self.check_header(&header)?;
-                    if let Some(message) = self.whole_frame_message(&header, len)? {
-                        return Ok(Some(Event::Message(message)));
-                    }
                     self.read_buf.advance(len);
                     let frame = InFrame {
                         header,
@@ -655,14 +651,15 @@ impl Connection {
         Ok(())
     }
 
-    /// The fastest path, for the most common frame of all: a whole, unfragmented, uncompressed
-    /// text or binary message of under 64 KiB, masked as its direction requires, that has fully
-    /// arrived and is read in whole-message mode, with no message in progress. Its payload is
-    /// copied out and unmasked in the copy (one pass, in cache), and the read buffer advanced
-    /// once. Everything else, including every frame this path would have to refuse, is left
-    /// untouched to the general path, which owns the errors.
+    /// The fast path, for the most common frame of all: a whole, unfragmented, uncompressed
+    /// text or binary message that has fully arrived, masked as its direction requires, read
+    /// in whole-message mode with no message in progress. A small payload is copied into the
+    /// shared block and unmasked in the copy (in cache); a large one is unmasked in place and
+    /// split off the read buffer (`take_payload`). Everything else, including every frame
+    /// this path would have to refuse, is left untouched to the general path, which owns the
+    /// errors.
     #[inline]
-    fn small_message(&mut self) -> Result<Option<Message>, ProtocolError> {
+    fn complete_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         let start = self.read_consumed;
         let buf = &self.read_buf[start..];
         let [b0, b1, ..] = *buf else { return Ok(None) };
@@ -680,12 +677,15 @@ impl Connection {
             return Ok(None);
         }
         let (len, mut header_len) = match b1 & 0x7F {
-            127 => return Ok(None),
-            126 => match buf.get(2..4) {
-                Some(b) => (usize::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            127 => match buf.get(2..10) {
+                Some(b) => (u64::from_be_bytes(b.try_into().expect("8 bytes")), 10),
                 None => return Ok(None),
             },
-            n => (usize::from(n), 2),
+            126 => match buf.get(2..4) {
+                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+                None => return Ok(None),
+            },
+            n => (u64::from(n), 2),
         };
         let key = if masked {
             let Some(k) = buf.get(header_len..header_len + 4) else {
@@ -697,12 +697,16 @@ impl Connection {
             None
         };
         // Every limit `check_header` applies to such a frame: a frame it would refuse goes to
-        // the general path, which refuses it the same way in either read mode.
-        if len >= self.fast_bound
-            || buf.len() - header_len < len
-            || (len >= SHARE_THRESHOLD && self.shares_payload(len))
-        {
+        // the general path, which refuses it the same way in either read mode. So does a frame
+        // still arriving, whatever length it claims (none that is not buffered is trusted).
+        if len >= self.fast_bound as u64 || ((buf.len() - header_len) as u64) < len {
             return Ok(None);
+        }
+        let len = len as usize;
+        if len >= SHARE_THRESHOLD && self.shares_payload(len) {
+            return self
+                .large_message(start + header_len, len, key, kind)
+                .map(Some);
         }
         // Small payloads are packed into a shared block rather than given an allocation each:
         // a message costs a reference count instead of a malloc and a free, and one the
@@ -713,11 +717,7 @@ impl Connection {
         let arena = &mut self.small_payloads;
         arena.extend_from_slice(&buf[header_len..header_len + len]);
         let ascii = match key {
-            Some(key) if kind == MessageKind::Text => apply_mask_is_ascii(arena, key, 0),
-            Some(key) => {
-                apply_mask(arena, key, 0);
-                false
-            }
+            Some(key) => unmask(arena, key, 0, kind == MessageKind::Text),
             None => false,
         };
         let payload = arena.split().freeze();
@@ -733,46 +733,32 @@ impl Connection {
         }))
     }
 
-    /// The fast path for the common case: a whole, unfragmented, uncompressed message whose
-    /// frame has fully arrived, read in whole-message mode. It is unmasked, validated and split
-    /// off the read buffer without the per-frame and per-message bookkeeping of the general
-    /// path. `None` leaves the frame to the general path.
-    fn whole_frame_message(
+    /// `complete_message` for a payload large enough to be handed out without a copy: it is
+    /// unmasked where it lies, validated, and split off the read buffer. Kept out of line so
+    /// that the path of small messages stays short.
+    #[inline(never)]
+    fn large_message(
         &mut self,
-        h: &FrameHeader,
-        header_len: usize,
-    ) -> Result<Option<Message>, ProtocolError> {
-        let kind = match h.opcode {
-            OpCode::Text => MessageKind::Text,
-            OpCode::Binary => MessageKind::Binary,
-            _ => return Ok(None),
-        };
-        let len = h.payload_len as usize;
-        if !h.fin
-            || h.rsv1
-            || self.read_mode != ReadMode::Whole
-            || self.read_buf.len() - header_len < len
-        {
-            return Ok(None);
-        }
-        self.read_buf.advance(header_len);
+        at: usize,
+        len: usize,
+        key: Option<[u8; 4]>,
+        kind: MessageKind,
+    ) -> Result<Message, ProtocolError> {
+        self.read_consumed = at;
+        self.settle_read();
         let text = kind == MessageKind::Text;
-        let ascii = match h.mask {
-            Some(key) if text => apply_mask_is_ascii(&mut self.read_buf[..len], key, 0),
-            Some(key) => {
-                apply_mask(&mut self.read_buf[..len], key, 0);
-                false
-            }
+        let ascii = match key {
+            Some(key) => unmask(&mut self.read_buf[..len], key, 0, text),
             None => false,
         };
         if text && !ascii && std::str::from_utf8(&self.read_buf[..len]).is_err() {
             return Err(ProtocolError::InvalidUtf8);
         }
-        let payload = self.take_payload(len);
-        Ok(Some(match kind {
+        let payload = self.read_buf.split_to(len).freeze();
+        Ok(match kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
-        }))
+        })
     }
 
     /// Books a data frame against its message, starting the message on its first frame.
@@ -817,11 +803,7 @@ impl Connection {
             // Compressed text is validated after inflation instead.
             let validate = message.utf8.is_some() && !message.compressed;
             let ascii = match frame.header.mask {
-                Some(key) if validate => apply_mask_is_ascii(fresh, key, frame.unmasked),
-                Some(key) => {
-                    apply_mask(fresh, key, frame.unmasked);
-                    false
-                }
+                Some(key) => unmask(fresh, key, frame.unmasked, validate),
                 None => false,
             };
             frame.unmasked += fresh.len();
@@ -1535,6 +1517,18 @@ pub(crate) fn data_opcode(kind: MessageKind) -> OpCode {
 }
 
 /// Checks that a text message does not end inside a code point.
+/// Unmasks payload bytes that start `offset` bytes into their frame; with `text` (bytes to be
+/// validated as UTF-8), also says whether they are all ASCII, so valid as they stand.
+#[inline(always)]
+fn unmask(payload: &mut [u8], key: [u8; 4], offset: usize, text: bool) -> bool {
+    if text {
+        apply_mask_is_ascii(payload, key, offset)
+    } else {
+        apply_mask(payload, key, offset);
+        false
+    }
+}
+
 fn finish_text(message: &mut InMessage) -> Result<(), ProtocolError> {
     match &mut message.utf8 {
         Some(utf8) => utf8.finish().map_err(|_| ProtocolError::InvalidUtf8),

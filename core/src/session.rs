@@ -186,7 +186,7 @@ impl Session {
             }
             self.conn.set_read_mode(ReadMode::Whole);
             // Most messages are small whole frames: taken straight from the engine's fast path.
-            if let Some(message) = self.conn.poll_small_message()? {
+            if let Some(message) = self.conn.poll_complete_message()? {
                 return Ok(Progress::Done(Some(message)));
             }
             return Ok(match self.next_event()? {
