@@ -48,7 +48,7 @@ use crate::prepared::PreparedMessage;
 
 use crate::rng::Rng;
 use crate::transmit::Transmit;
-use crate::utf8::Utf8Validator;
+use crate::utf8::{Utf8Validator, is_utf8};
 
 /// Received payloads shorter than this are copied out of the read buffer rather than shared
 /// with it (see `Connection::take_payload`): below it, a copy costs less than the memory a
@@ -724,7 +724,7 @@ impl Connection {
         self.read_consumed = start + header_len + len;
         Ok(Some(match kind {
             MessageKind::Text => {
-                if !ascii && std::str::from_utf8(&payload).is_err() {
+                if !ascii && !is_utf8(&payload) {
                     return Err(ProtocolError::InvalidUtf8);
                 }
                 Message::Text(Utf8Bytes::from_validated(payload))
@@ -751,7 +751,7 @@ impl Connection {
             Some(key) => unmask(&mut self.read_buf[..len], key, 0, text),
             None => false,
         };
-        if text && !ascii && std::str::from_utf8(&self.read_buf[..len]).is_err() {
+        if text && !ascii && !is_utf8(&self.read_buf[..len]) {
             return Err(ProtocolError::InvalidUtf8);
         }
         let payload = self.read_buf.split_to(len).freeze();

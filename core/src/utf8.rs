@@ -4,7 +4,9 @@
 //! be UTF-8, and Autobahn's 6.* cases check that we do so without waiting for the end of the
 //! message. The validator therefore rejects a bad byte the moment it arrives, including the
 //! first byte that makes an unfinished code point impossible (say `F4 90`, which would be above
-//! U+10FFFF), while a valid code point split across pieces is simply carried over.
+//! U+10FFFF), while a valid code point split across pieces is simply carried over. The bulk of
+//! every piece is checked by `simdutf8` (SIMD, same answers and error positions as std); only
+//! the few bytes of a code point split between pieces go through `str::from_utf8`.
 
 use std::str;
 
@@ -48,7 +50,7 @@ impl Utf8Validator {
                 Err(_) => return Err(InvalidUtf8),
             }
         }
-        match str::from_utf8(input) {
+        match simdutf8::compat::from_utf8(input) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 // The input ends inside a code point whose bytes so far are a valid prefix.
@@ -72,6 +74,13 @@ impl Utf8Validator {
     pub fn is_complete(&self) -> bool {
         self.partial_len == 0
     }
+}
+
+/// Whether `bytes` are valid UTF-8, checked with SIMD where the CPU has it (`simdutf8`, which
+/// picks AVX2 or SSE4.2 at run time). Why: `str::from_utf8` is fast on ASCII only; decoding
+/// mixed-script text ran at 1.3 GB/s with it and 5-7 GB/s with this (`codec` benchmark).
+pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(bytes).is_ok()
 }
 
 /// The length of the sequence a valid lead byte starts. Only called on bytes that `from_utf8`
