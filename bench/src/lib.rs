@@ -18,6 +18,18 @@ use std::time::{Duration, Instant};
 use wsio_core::testing::take_output;
 use wsio_core::{Config, Connection, DeflateParams, KeySource, Message, Role};
 
+/// What a workload's messages carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Binary messages.
+    Binary,
+    /// Text messages, all ASCII (most text on the wire).
+    Text,
+    /// Text messages in several scripts (Latin with accents, CJK, symbols): the UTF-8
+    /// validator's hard case, where ASCII shortcuts do not apply.
+    MixedText,
+}
+
 /// What one benchmark run feeds a decoder: `count` client frames (masked) of one kind and size.
 #[derive(Clone, Debug)]
 pub struct Workload {
@@ -30,21 +42,31 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// `total` bytes of payload in messages of `size` bytes, text (valid UTF-8) or binary.
-    pub fn new(size: usize, text: bool, total: usize) -> Self {
+    /// `total` bytes of payload in messages of `size` bytes.
+    pub fn new(size: usize, content: Content, total: usize) -> Self {
         let count = (total / size.max(1)).clamp(1, 1 << 20);
-        let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+        // Every message its own payload, as received messages are: none shares a cached copy.
         let messages: Vec<Message> = (0..count)
-            .map(|_| {
-                if text {
-                    Message::text(String::from_utf8(payload.clone()).unwrap())
-                } else {
-                    Message::binary(payload.clone())
-                }
+            .map(|_| match content {
+                Content::Binary => Message::binary(
+                    (0..size)
+                        .map(|i| b'a' + (i % 26) as u8)
+                        .collect::<Vec<u8>>(),
+                ),
+                Content::Text => Message::text(
+                    (0..size)
+                        .map(|i| char::from(b'a' + (i % 26) as u8))
+                        .collect::<String>(),
+                ),
+                Content::MixedText => Message::text(mixed_text(size)),
             })
             .collect();
         let wire = client_wire(&messages, None);
-        let kind = if text { "text" } else { "binary" };
+        let kind = match content {
+            Content::Binary => "binary",
+            Content::Text => "text",
+            Content::MixedText => "mixed text",
+        };
         Workload {
             label: format!("{kind} {}", human(size)),
             messages,
@@ -56,6 +78,23 @@ impl Workload {
     pub fn payload_bytes(&self) -> usize {
         self.messages.iter().map(Message::len).sum()
     }
+}
+
+/// `size` bytes of valid UTF-8 in several scripts (1-, 2-, 3- and 4-byte characters), padded
+/// with ASCII where a character would not fit.
+fn mixed_text(size: usize) -> String {
+    const PATTERN: &str = "Grüße, 世界! ✓ naïve café 😀 ";
+    let mut text = String::with_capacity(size);
+    for c in PATTERN.chars().cycle() {
+        if text.len() + c.len_utf8() > size {
+            break;
+        }
+        text.push(c);
+    }
+    while text.len() < size {
+        text.push('x');
+    }
+    text
 }
 
 /// Encodes `messages` as a wsio client would send them (masked; compressed with `deflate`).

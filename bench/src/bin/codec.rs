@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use wsio_bench::{MemStream, Workload, big_config, client_wire, median_time};
+use wsio_bench::{Content, MemStream, Workload, big_config, client_wire, median_time};
 use wsio_core::{Connection, DeflateParams, Event, Message, Role};
 
 const RUNS: usize = 7;
@@ -238,9 +238,9 @@ fn main() {
         server_max_window_bits: 15,
         client_max_window_bits: 15,
     };
-    for text in [false, true] {
+    for content in [Content::Binary, Content::Text, Content::MixedText] {
         for size in [16usize, 1 << 10, 64 << 10, 1 << 20] {
-            let w = Workload::new(size, text, TOTAL);
+            let w = Workload::new(size, content, TOTAL);
             let count = w.messages.len();
             let bytes = w.payload_bytes();
             let decode_title = format!("decode {} ({count} messages)", w.label);
