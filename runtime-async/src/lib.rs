@@ -6,11 +6,13 @@
 //! `MessageReader` / `MessageWriter`, `ReadHalf` / `WriteHalf`).
 //!
 //! It knows no runtime. `wsio-tokio` and `wsio-smol` each implement [`Transport`] and
-//! [`Timer`] for their I/O and timers and add the handshake entry points; applications use
-//! those crates, not this one.
+//! [`Timer`] for their I/O and timers, and expose the handshake ([`handshake`], written here
+//! once over `Transport`) with their own stream types; applications use those crates, not
+//! this one.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod handshake;
 mod inner;
 mod transport;
 mod wakers;

@@ -40,9 +40,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
-use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
-use wsio_core::handshake::{Parsed, Rejection};
 
 pub use stream::MaybeTlsStream;
 pub use wsio_async::{Error, Result};
@@ -133,44 +131,19 @@ impl wsio_async::Timer for SmolTimer {
     }
 }
 
-fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: wsio_core::Connection,
-    stream: S,
-    read_buffer: usize,
-    write_buffer: usize,
-) -> WebSocketStream<S> {
-    wsio_async::WebSocketStream::with_buffers(
-        conn,
-        SmolTransport(stream),
-        read_buffer,
-        write_buffer,
-    )
-}
-
 /// Accepts a WebSocket upgrade on `stream` with the default [`Upgrader`] (same-origin check,
 /// no subprotocols, no compression).
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocketStream<S>> {
-    // Boxed: a future is as large as its largest state, so a task awaiting the handshake
-    // inline would carry the handshake's buffers for the whole life of the connection.
-    Box::pin(async move { accept_with(stream, &Upgrader::default()).await })
-        .await
-        .map(|(ws, _)| ws)
+    wsio_async::handshake::accept(SmolTransport(stream)).await
 }
 
 /// Accepts a WebSocket upgrade on `stream` with `upgrader`'s settings, returning the
 /// connection and the request. A refused request gets its HTTP error response first.
 pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     upgrader: &Upgrader,
 ) -> Result<(WebSocketStream<S>, Request)> {
-    // Boxed for the reason given in `accept`: the handshake's state lives only as long as the
-    // handshake.
-    Box::pin(async move {
-        let (request, leftover) = read_request(&mut stream, upgrader).await?;
-        let ws = accept_request(stream, upgrader, &request, leftover).await?;
-        Ok((ws, request))
-    })
-    .await
+    wsio_async::handshake::accept_with(SmolTransport(stream), upgrader).await
 }
 
 /// Reads one HTTP request head within `upgrader`'s limits, for an application that routes
@@ -179,85 +152,27 @@ pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     upgrader: &Upgrader,
 ) -> Result<(Request, BytesMut)> {
-    let mut parser = upgrader.request_parser();
-    let mut buf = vec![0; upgrader.read_buffer_size.max(512)];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-        }
-        match parser.feed(&buf[..n]) {
-            Ok(Parsed::Partial) => {}
-            Ok(Parsed::Complete { value, leftover }) => return Ok((value, leftover)),
-            Err(error) => {
-                reject(stream, Rejection::from(error.clone())).await;
-                return Err(error.into());
-            }
-        }
-    }
+    wsio_async::handshake::read_request(&mut SmolTransport(stream), upgrader).await
 }
 
 /// Completes (or refuses, with its HTTP response) the upgrade of a request read by
 /// [`read_request`].
 pub async fn accept_request<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     upgrader: &Upgrader,
     request: &Request,
     leftover: BytesMut,
 ) -> Result<WebSocketStream<S>> {
-    match upgrader.upgrade(request) {
-        Ok(accepted) => {
-            stream.write_all(&accepted.response_bytes()).await?;
-            stream.flush().await?;
-            let conn = upgrader.connection(&accepted, &leftover);
-            Ok(websocket(
-                conn,
-                stream,
-                upgrader.read_buffer_size.max(512),
-                upgrader.write_buffer_size.max(512),
-            ))
-        }
-        Err(rejection) => {
-            let error = rejection.error().clone();
-            reject(&mut stream, rejection).await;
-            Err(error.into())
-        }
-    }
-}
-
-async fn reject<S: AsyncWrite + Unpin>(stream: &mut S, rejection: Rejection) {
-    // Best effort: the peer may already be gone, and the handshake error is what matters.
-    let _ = stream.write_all(&rejection.to_bytes()).await;
-    let _ = stream.close().await;
+    wsio_async::handshake::accept_request(SmolTransport(stream), upgrader, request, leftover).await
 }
 
 /// Runs the client handshake over an already connected `stream`, returning the connection and
 /// the server's response.
 pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    mut handshake: ClientHandshake,
+    stream: S,
+    handshake: ClientHandshake,
 ) -> Result<(WebSocketStream<S>, Response)> {
-    // Boxed, as in `accept`: the task keeps only the connection, not the handshake.
-    Box::pin(async move {
-        stream.write_all(&handshake.request_bytes()).await?;
-        stream.flush().await?;
-        let mut buf = vec![0; 4096];
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-            }
-            if let Parsed::Complete {
-                value: connected,
-                leftover,
-            } = handshake.feed(&buf[..n])?
-            {
-                let conn = handshake.connection(&connected, &leftover);
-                return Ok((websocket(conn, stream, 4096, 4096), connected.response));
-            }
-        }
-    })
-    .await
+    wsio_async::handshake::client(SmolTransport(stream), handshake).await
 }
 
 /// Connects to a `ws://` or (feature `rustls`) `wss://` URL with default options.
