@@ -42,7 +42,7 @@ use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::{apply_mask, apply_mask_is_ascii};
-use crate::message::{Message, MessageKind, Utf8Bytes};
+use crate::message::{Message, MessageKind};
 use crate::pool;
 use crate::prepared::PreparedMessage;
 
@@ -722,15 +722,12 @@ impl Connection {
         };
         let payload = arena.split().freeze();
         self.read_consumed = start + header_len + len;
-        Ok(Some(match kind {
-            MessageKind::Text => {
-                if !ascii && !is_utf8(&payload) {
-                    return Err(ProtocolError::InvalidUtf8);
-                }
-                Message::Text(Utf8Bytes::from_validated(payload))
-            }
-            MessageKind::Binary => Message::Binary(payload),
-        }))
+        // Validated after the split, not before: the other order measured half as fast at
+        // 16 bytes (code generation around the early return), though it does the same work.
+        if kind == MessageKind::Text && !ascii && !is_utf8(&payload) {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        Ok(Some(Message::from_validated(kind, payload)))
     }
 
     /// `complete_message` for a payload large enough to be handed out without a copy: it is
@@ -755,10 +752,7 @@ impl Connection {
             return Err(ProtocolError::InvalidUtf8);
         }
         let payload = self.read_buf.split_to(len).freeze();
-        Ok(match kind {
-            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
-            MessageKind::Binary => Message::Binary(payload),
-        })
+        Ok(Message::from_validated(kind, payload))
     }
 
     /// Books a data frame against its message, starting the message on its first frame.
@@ -883,10 +877,7 @@ impl Connection {
         } else {
             Bytes::from(std::mem::take(&mut message.assembled))
         };
-        let message = match message.kind {
-            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
-            MessageKind::Binary => Message::Binary(payload),
-        };
+        let message = Message::from_validated(message.kind, payload);
         Ok(Step::Event(Event::Message(message)))
     }
 
@@ -1005,10 +996,7 @@ impl Connection {
             return Ok(Step::Event(Event::MessageEnd));
         }
         let payload = Bytes::from(message.assembled);
-        let message = match message.kind {
-            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
-            MessageKind::Binary => Message::Binary(payload),
-        };
+        let message = Message::from_validated(message.kind, payload);
         Ok(Step::Event(Event::Message(message)))
     }
 
@@ -1516,7 +1504,6 @@ pub(crate) fn data_opcode(kind: MessageKind) -> OpCode {
     }
 }
 
-/// Checks that a text message does not end inside a code point.
 /// Unmasks payload bytes that start `offset` bytes into their frame; with `text` (bytes to be
 /// validated as UTF-8), also says whether they are all ASCII, so valid as they stand.
 #[inline(always)]
@@ -1529,6 +1516,7 @@ fn unmask(payload: &mut [u8], key: [u8; 4], offset: usize, text: bool) -> bool {
     }
 }
 
+/// Checks that a text message does not end inside a code point.
 fn finish_text(message: &mut InMessage) -> Result<(), ProtocolError> {
     match &mut message.utf8 {
         Some(utf8) => utf8.finish().map_err(|_| ProtocolError::InvalidUtf8),

@@ -122,6 +122,16 @@ impl Message {
         Message::Binary(data.into())
     }
 
+    /// A message of `kind` from a payload already checked (text is valid UTF-8). Crate-internal:
+    /// the connection validates text as it arrives.
+    #[inline]
+    pub(crate) fn from_validated(kind: MessageKind, payload: Bytes) -> Self {
+        match kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
+            MessageKind::Binary => Message::Binary(payload),
+        }
+    }
+
     /// Text or binary.
     pub fn kind(&self) -> MessageKind {
         match self {
