@@ -3,7 +3,7 @@
 //! written once.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 
 use bytes::BytesMut;
 use wsio_core::handshake::{ClientHandshake, Parsed, Rejection, Request, Response, Upgrader};
@@ -125,7 +125,7 @@ async fn read<T: Transport>(transport: &mut T, buf: &mut [u8]) -> Result<usize> 
 /// Writes all of `bytes` and flushes.
 async fn write_all<T: Transport>(transport: &mut T, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        let n = poll_fn(|cx| transport.poll_write_vectored(cx, &[IoSlice::new(bytes)])).await?;
+        let n = poll_fn(|cx| transport.poll_write(cx, bytes)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

@@ -40,6 +40,8 @@ pub trait Transport: Unpin {
     fn reads_uninit(&self) -> bool {
         false
     }
+    /// Writes from `buf`, returning how many bytes were taken.
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
     /// Writes from `bufs`, returning how many bytes were taken.
     fn poll_write_vectored(
         &mut self,

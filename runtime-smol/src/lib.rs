@@ -80,17 +80,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> wsio_async::Transport for SmolTransport<
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
     fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        // One slice (the usual burst of small frames) goes out with a plain write: `send`
-        // costs the kernel less than `writev` (echo benchmark, 1 KiB: +3% messages/CPU-s).
-        match bufs {
-            [one] => Pin::new(&mut self.0).poll_write(cx, one),
-            _ => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
-        }
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
