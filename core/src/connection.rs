@@ -485,6 +485,22 @@ impl Connection {
         max.min(rest)
     }
 
+    /// Gives the read buffer back to this thread's [`pool`](crate::pool) when every received
+    /// byte has been processed, and says whether it did. The next
+    /// [`prepare_read`](Self::prepare_read) takes one again, so a connection that waits for its
+    /// peer holds no read buffer.
+    pub fn release_read_buf(&mut self) -> bool {
+        if !self.input_drained() {
+            return false;
+        }
+        self.settle_read();
+        if self.read_buf.capacity() == 0 {
+            return false;
+        }
+        pool::give(std::mem::take(&mut self.read_buf), pool::MAX_POOLED);
+        true
+    }
+
     /// Hands received transport bytes to the connection (a copying alternative to `read_buf`).
     pub fn receive(&mut self, data: &[u8]) {
         self.settle_read();

@@ -1,8 +1,10 @@
 //! Byte buffers lent to connections only while they are busy.
 //!
-//! A connection waiting for its peer needs neither a read buffer nor an output buffer: a
-//! runtime borrows a read buffer from this thread's pool just before it polls the transport
-//! and gives it back when the poll finds nothing; the engine borrows its output buffer when it
+//! A connection waiting for its peer needs neither a read buffer nor an output buffer: its
+//! read buffer is borrowed from this thread's pool just before the runtime polls the transport
+//! ([`Connection::prepare_read`](crate::Connection::prepare_read)) and given back once everything
+//! received is processed ([`Connection::release_read_buf`](crate::Connection::release_read_buf));
+//! the engine borrows its output buffer when it
 //! queues a frame and gives it back once everything was written and the runtime reports the
 //! connection idle ([`Connection::release_idle_buffers`](crate::Connection::release_idle_buffers)).
 //! Thousands of idle connections then hold no buffers at all, while a busy one keeps reusing

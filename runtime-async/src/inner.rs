@@ -9,9 +9,7 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
-use wsio_core::{
-    CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State, pool,
-};
+use wsio_core::{CloseCode, Message, MessageKind, Progress, Role, Session, SessionError, State};
 
 use crate::transport::{Timer, Transport};
 use crate::wakers::{Side, WakerHub};
@@ -236,9 +234,10 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         }
         if start + n == 0 {
             // Waiting with nothing buffered: the connection is idle and lends its buffer back.
-            pool::give(std::mem::take(buf), pool::MAX_POOLED);
+            let conn = self.session.connection();
+            conn.release_read_buf();
             if result.is_pending() {
-                self.session.connection().release_idle_buffers();
+                conn.release_idle_buffers();
             }
         }
         match result {
@@ -281,12 +280,10 @@ impl<T: Transport, R: Timer> Inner<T, R> {
                         self.try_flush(cx)?;
                     }
                     let conn = self.session.connection();
-                    if conn.input_drained() && conn.read_buf().capacity() > 0 {
+                    if conn.release_read_buf() {
                         // Everything received is consumed: the buffers go back rather than
                         // stay with a connection the application may not read again for a
                         // long time.
-                        let buf = std::mem::take(conn.read_buf());
-                        pool::give(buf, pool::MAX_POOLED);
                         conn.release_idle_buffers();
                     }
                     let conn = self.session.connection_ref();
