@@ -60,7 +60,7 @@ impl Deref for Utf8Bytes {
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = str::Utf8Error;
     fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
-        if simdutf8::basic::from_utf8(&bytes).is_err() {
+        if !crate::utf8::is_utf8(&bytes) {
             // The fast check says only yes or no; std says where, for the error.
             str::from_utf8(&bytes)?;
         }
