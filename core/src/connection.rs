@@ -41,7 +41,7 @@ use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::{apply_mask, apply_mask_is_ascii};
+use crate::mask::{apply_mask, unmask};
 use crate::message::{Message, MessageKind};
 use crate::pool;
 use crate::prepared::PreparedMessage;
@@ -1517,18 +1517,6 @@ pub(crate) fn data_opcode(kind: MessageKind) -> OpCode {
     match kind {
         MessageKind::Text => OpCode::Text,
         MessageKind::Binary => OpCode::Binary,
-    }
-}
-
-/// Unmasks payload bytes that start `offset` bytes into their frame; with `text` (bytes to be
-/// validated as UTF-8), also says whether they are all ASCII, so valid as they stand.
-#[inline(always)]
-fn unmask(payload: &mut [u8], key: [u8; 4], offset: usize, text: bool) -> bool {
-    if text {
-        apply_mask_is_ascii(payload, key, offset)
-    } else {
-        apply_mask(payload, key, offset);
-        false
     }
 }
 

@@ -11,29 +11,35 @@
 /// payload bytes already unmasked. Masking is its own inverse, so the same call masks and unmasks.
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate(key, offset);
-    if buf.len() >= BLOCK {
-        apply_mask_blocks::<false>(buf, key);
-    } else {
-        // Short payloads, the most common kind, are masked inline: a call and the block
-        // set-up would cost more than the XORs.
-        apply_mask_words(buf, key);
-    }
+    mask_from::<false>(buf, key, offset);
 }
 
-/// As [`apply_mask`], and tells whether every byte of the result is known to be ASCII:
-/// `true` only if so; `false` if not, and for payloads shorter than one block, which are not
-/// checked (the validator's own ASCII path is as fast for those).
+/// Unmasks received payload bytes as [`apply_mask`] does; with `text` (bytes about to be
+/// validated as UTF-8), also tells whether every byte of the result is known to be ASCII:
+/// `true` only if so; `false` if not, for binary, and for payloads shorter than one block,
+/// which are not checked (the validator's own ASCII path is as fast for those).
 ///
 /// Why: text is unmasked and then validated as UTF-8, two passes over the payload; most text
 /// is ASCII, which the masking pass can recognise on the way at almost no cost, leaving the
 /// validator only the text that is not.
+#[inline(always)]
+pub fn unmask(buf: &mut [u8], key: [u8; 4], offset: usize, text: bool) -> bool {
+    if text {
+        mask_from::<true>(buf, key, offset)
+    } else {
+        mask_from::<false>(buf, key, offset)
+    }
+}
+
+/// Both of the above: masks `buf` from `offset` and, with `ASCII`, checks the result.
 #[inline]
-pub fn apply_mask_is_ascii(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
+fn mask_from<const ASCII: bool>(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
     let key = rotate(key, offset);
     if buf.len() >= BLOCK {
-        apply_mask_blocks::<true>(buf, key)
+        apply_mask_blocks::<ASCII>(buf, key)
     } else {
+        // Short payloads, the most common kind, are masked inline: a call and the block
+        // set-up would cost more than the XORs.
         apply_mask_words(buf, key);
         false
     }
@@ -178,9 +184,13 @@ mod tests {
             }
             let mut masked = plain.clone();
             bytewise(&mut masked, key, offset);
-            let ascii = apply_mask_is_ascii(&mut masked, key, offset);
+            let mut binary = masked.clone();
+            let ascii = unmask(&mut masked, key, offset, true);
             prop_assert_eq!(&masked, &plain);
             prop_assert_eq!(ascii, plain.is_ascii() && plain.len() >= BLOCK);
+            // Binary is unmasked the same way and never reported as ASCII.
+            prop_assert!(!unmask(&mut binary, key, offset, false));
+            prop_assert_eq!(&binary, &plain);
         }
 
         #[test]
