@@ -44,7 +44,7 @@ pub struct Workload {
 impl Workload {
     /// `total` bytes of payload in messages of `size` bytes.
     pub fn new(size: usize, content: Content, total: usize) -> Self {
-        let count = (total / size.max(1)).clamp(1, 1 << 20);
+        let count = Self::count(size, total);
         // Every message its own payload, as received messages are: none shares a cached copy.
         let messages: Vec<Message> = (0..count)
             .map(|_| match content {
@@ -62,16 +62,27 @@ impl Workload {
             })
             .collect();
         let wire = client_wire(&messages, None);
+        Workload {
+            label: Self::label(size, content),
+            messages,
+            wire,
+        }
+    }
+
+    /// How many messages [`new`](Self::new) makes: known before they are built, so that a
+    /// table can be named (and skipped) without building its workload.
+    pub fn count(size: usize, total: usize) -> usize {
+        (total / size.max(1)).clamp(1, 1 << 20)
+    }
+
+    /// The label [`new`](Self::new) gives the workload.
+    pub fn label(size: usize, content: Content) -> String {
         let kind = match content {
             Content::Binary => "binary",
             Content::Text => "text",
             Content::MixedText => "mixed text",
         };
-        Workload {
-            label: format!("{kind} {}", human(size)),
-            messages,
-            wire,
-        }
+        format!("{kind} {}", human(size))
     }
 
     /// Payload bytes in the workload.

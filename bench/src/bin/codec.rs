@@ -240,12 +240,17 @@ fn main() {
     };
     for content in [Content::Binary, Content::Text, Content::MixedText] {
         for size in [16usize, 1 << 10, 64 << 10, 1 << 20] {
+            let count = Workload::count(size, TOTAL);
+            let label = Workload::label(size, content);
+            let decode_title = format!("decode {label} ({count} messages)");
+            let encode_title = format!("encode {label} ({count} messages)");
+            let (decode, encode) = (selected(&decode_title), selected(&encode_title));
+            if !decode && !encode {
+                continue;
+            }
             let w = Workload::new(size, content, TOTAL);
-            let count = w.messages.len();
             let bytes = w.payload_bytes();
-            let decode_title = format!("decode {} ({count} messages)", w.label);
-            let encode_title = format!("encode {} ({count} messages)", w.label);
-            if selected(&decode_title) {
+            if decode {
                 let mut rows = vec![Row {
                     name: "memcpy",
                     time: median_time(RUNS, || memcpy(&w.wire)),
@@ -276,7 +281,7 @@ fn main() {
                 }
                 report(&decode_title, bytes, count, &rows);
             }
-            if !selected(&encode_title) {
+            if !encode {
                 continue;
             }
 
