@@ -57,36 +57,23 @@ fn tokio_server(addr: String, threads: usize, deflate: bool) -> std::io::Result<
             if let Err(e) = stream.set_nodelay(true) {
                 eprintln!("nodelay: {e}");
             }
-            if deflate {
-                let upgrader = upgrader.clone();
-                tokio::spawn(async move {
-                    let result = async {
-                        let (mut ws, _) = wsio_tokio::accept_with(stream, &upgrader).await?;
-                        drop(upgrader);
-                        while let Some(message) = ws.recv().await {
-                            ws.send(message?).await?;
-                        }
-                        Ok::<_, wsio_tokio::Error>(())
+            let upgrader = deflate.then(|| upgrader.clone());
+            // The README's server: accept, then `recv` → `send` until the peer closes.
+            tokio::spawn(async move {
+                let result = async {
+                    let mut ws = match upgrader {
+                        Some(upgrader) => wsio_tokio::accept_with(stream, &upgrader).await?.0,
+                        None => wsio_tokio::accept(stream).await?,
                     };
-                    if let Err(e) = result.await {
-                        eprintln!("connection ended: {e}");
+                    while let Some(message) = ws.recv().await {
+                        ws.send(message?).await?;
                     }
-                });
-            } else {
-                // The README's server, verbatim.
-                tokio::spawn(async move {
-                    let result = async {
-                        let mut ws = wsio_tokio::accept(stream).await?;
-                        while let Some(message) = ws.recv().await {
-                            ws.send(message?).await?;
-                        }
-                        Ok::<_, wsio_tokio::Error>(())
-                    };
-                    if let Err(e) = result.await {
-                        eprintln!("connection ended: {e}");
-                    }
-                });
-            }
+                    Ok::<_, wsio_tokio::Error>(())
+                };
+                if let Err(e) = result.await {
+                    eprintln!("connection ended: {e}");
+                }
+            });
         }
     })
 }
