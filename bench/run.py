@@ -240,6 +240,30 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def interleaved(servers, rounds, bindir, pinning, ports, client):
+    """Runs `client(server, port, running, round)` against each server, started afresh on a
+    port of its own, in every round, the servers' order rotated each round so that a drift in
+    the machine's speed spreads over all of them. Returns each server's list of results
+    (a client's `None`, a failure it logged, is left out)."""
+    samples = {s.name: [] for s in servers}
+    for rnd in range(rounds):
+        order = servers[rnd % len(servers):] + servers[: rnd % len(servers)]
+        for server in order:
+            port = ports.take()
+            try:
+                running = Running(bindir, server, port, pinning)
+            except RuntimeError as e:
+                log(f"  {e}")
+                continue
+            try:
+                fields = client(server, port, running, rnd)
+            finally:
+                running.stop()
+            if fields is not None:
+                samples[server.name].append(fields)
+    return samples
+
+
 def echo_bench(args, bindir, pinning, ports):
     servers = echo_servers(args)
     clk_tck = os.sysconf("SC_CLK_TCK")
@@ -249,32 +273,20 @@ def echo_bench(args, bindir, pinning, ports):
         loads.append((conns, size))
     results = []
     for conns, size in loads:
-        samples = {s.name: [] for s in servers}
-        for rnd in range(args.rounds):
-            order = servers[rnd % len(servers):] + servers[: rnd % len(servers)]
-            for server in order:
-                port = ports.take()
-                try:
-                    running = Running(bindir, server, port, pinning)
-                except RuntimeError as e:
-                    log(f"  {e}")
-                    continue
-                cmd = pinning.prefix(1) + [
-                    str(bindir / "loadgen"),
-                    "--port", str(port),
-                    "--conns", str(conns),
-                    "--size", str(size),
-                    "--window", str(args.window),
-                    "--seconds", str(args.seconds),
-                    "--warmup", str(args.warmup),
-                    "--pid", str(running.pid),
-                    "--clk-tck", str(clk_tck),
-                ]
-                fields = run_client(cmd, args.seconds + args.warmup + 60)
-                running.stop()
-                if fields is None:
-                    continue
-                samples[server.name].append(fields)
+        def load(server, port, running, rnd):
+            cmd = pinning.prefix(1) + [
+                str(bindir / "loadgen"),
+                "--port", str(port),
+                "--conns", str(conns),
+                "--size", str(size),
+                "--window", str(args.window),
+                "--seconds", str(args.seconds),
+                "--warmup", str(args.warmup),
+                "--pid", str(running.pid),
+                "--clk-tck", str(clk_tck),
+            ]
+            fields = run_client(cmd, args.seconds + args.warmup + 60)
+            if fields is not None:
                 log(
                     f"[{conns}x{human(size)} round {rnd + 1}/{args.rounds}] {server.name:<26}"
                     f" {si(fields['msgs_per_s'])} msgs/s"
@@ -282,6 +294,9 @@ def echo_bench(args, bindir, pinning, ports):
                     f"  server CPU {fields['server_cpu_util'] * 100:.0f}%"
                     f"  client CPU {fields['client_cpu_s'] / fields['secs'] * 100:.0f}%"
                 )
+            return fields
+
+        samples = interleaved(servers, args.rounds, bindir, pinning, ports, load)
         rows = []
         for server in servers:
             s = samples[server.name]
@@ -339,37 +354,28 @@ def memory_bench(args, bindir, pinning, ports):
     if limit < conns + 256:
         log(f"warning: file-descriptor limit {limit}: idle connections reduced")
         conns = max(1, limit - 256)
-    samples = {s.name: [] for s in servers}
-    for rnd in range(args.mem_rounds):
-        order = servers[rnd % len(servers):] + servers[: rnd % len(servers)]
-        for server in order:
-            port = ports.take()
-            try:
-                running = Running(bindir, server, port, pinning)
-            except RuntimeError as e:
-                log(f"  {e}")
-                continue
-            # Let the server finish starting (lazy allocations) before the first RSS reading.
-            time.sleep(0.3)
-            cmd = pinning.prefix(1) + [
-                str(bindir / "idle-conns"),
-                "--port", str(port),
-                "--pid", str(running.pid),
-                "--conns", str(conns),
-                "--settle", str(args.settle),
-            ]
-            if "--deflate" in server.argv:
-                cmd.append("--deflate")
-            fields = run_client(cmd, 300)
-            running.stop()
-            if fields is None:
-                continue
-            samples[server.name].append(fields)
+    def idle(server, port, running, rnd):
+        # Let the server finish starting (lazy allocations) before the first RSS reading.
+        time.sleep(0.3)
+        cmd = pinning.prefix(1) + [
+            str(bindir / "idle-conns"),
+            "--port", str(port),
+            "--pid", str(running.pid),
+            "--conns", str(conns),
+            "--settle", str(args.settle),
+        ]
+        if "--deflate" in server.argv:
+            cmd.append("--deflate")
+        fields = run_client(cmd, 300)
+        if fields is not None:
             log(
                 f"[idle round {rnd + 1}/{args.mem_rounds}] {server.name:<16}"
                 f" {fields['bytes_per_conn']:.0f} B per connection"
                 f" (deflate negotiated on {fields['deflate']:.0f})"
             )
+        return fields
+
+    samples = interleaved(servers, args.mem_rounds, bindir, pinning, ports, idle)
     rows = []
     for server in servers:
         s = samples[server.name]
