@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wsio_core::handshake::{ClientOptions, Upgrader};
 use wsio_core::{Config, DeflateConfig};
 
+mod async_harness;
 pub mod smol_rt;
 pub mod std_rt;
 pub mod tokio_rt;
