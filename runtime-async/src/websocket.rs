@@ -79,8 +79,11 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     ///
     /// Cancel-safe: every byte read stays in the connection, so `recv` can sit in
     /// `tokio::select!` and a later call continues exactly where a dropped one stopped.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        poll_fn(|cx| self.inner.poll_recv(cx)).await
+    // `recv`, `send` and `feed` return their poll functions' futures directly: as `async fn`s
+    // each would wrap them in one more state machine, through which every message is moved
+    // again (an in-memory echo loop of 16-byte messages: 82 -> 67 ns per message).
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message>>> + '_ {
+        poll_fn(|cx| self.inner.poll_recv(cx))
     }
 
     /// Sends a message and writes it out.
@@ -101,8 +104,8 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     /// Not cancel-safe: if dropped before completion, the message may be queued but not yet
     /// written (the next write or `flush` sends it), or, when the output was over its limit,
     /// not queued at all.
-    pub async fn send(&mut self, message: Message) -> Result<()> {
-        send(self, message, AfterSend::Batch).await
+    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
+        send(self, message, AfterSend::Batch)
     }
 
     /// Queues a message, writing only once a write buffer's worth waits: many small messages,
@@ -111,8 +114,8 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     /// # Cancel safety
     ///
     /// As for [`send`](Self::send).
-    pub async fn feed(&mut self, message: Message) -> Result<()> {
-        send(self, message, AfterSend::IfFull).await
+    pub fn feed(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
+        send(self, message, AfterSend::IfFull)
     }
 
     /// Writes everything queued.
@@ -281,8 +284,8 @@ impl<T: Transport, R: Timer> Access for WriteHalf<T, R> {
 
 impl<T: Transport, R: Timer> ReadHalf<T, R> {
     /// As [`WebSocketStream::recv`], cancel-safe.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        poll_fn(|cx| lock(&self.shared).poll_recv(cx)).await
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message>>> + '_ {
+        poll_fn(|cx| lock(&self.shared).poll_recv(cx))
     }
 
     /// As [`WebSocketStream::next_reader`].
@@ -312,13 +315,13 @@ impl<T: Transport, R: Timer> Stream for ReadHalf<T, R> {
 
 impl<T: Transport, R: Timer> WriteHalf<T, R> {
     /// As [`WebSocketStream::send`].
-    pub async fn send(&mut self, message: Message) -> Result<()> {
-        send(self, message, AfterSend::Flush).await
+    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
+        send(self, message, AfterSend::Flush)
     }
 
     /// As [`WebSocketStream::feed`].
-    pub async fn feed(&mut self, message: Message) -> Result<()> {
-        send(self, message, AfterSend::IfFull).await
+    pub fn feed(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
+        send(self, message, AfterSend::IfFull)
     }
 
     /// Writes everything queued. Cancel-safe.
