@@ -714,26 +714,33 @@ def main():
     raise_fd_limit(4096)
     RESULTS.mkdir(parents=True, exist_ok=True)
     info = meta(args)
-    summary = []
-
+    echo = memory = None
     if not args.skip_echo:
         echo = echo_bench(args, bindir, pinning, ports)
         (RESULTS / "echo.json").write_text(json.dumps({"meta": info, "loads": echo}, indent=2))
-        (RESULTS / "echo.svg").write_text(echo_svg(echo))
-        summary.append(echo_markdown(echo))
     if not args.skip_memory:
         memory = memory_bench(args, bindir, pinning, ports)
         (RESULTS / "memory.json").write_text(json.dumps({"meta": info, "rows": memory}, indent=2))
+    render(info, echo, memory)
+    log(f"written: {RESULTS.relative_to(ROOT)}/{{echo,memory}}.{{json,svg}}, summary.md")
+
+
+def render(info, echo, memory):
+    """Draws the charts and writes and prints the markdown summary of what was measured
+    (either part may be None: skipped)."""
+    summary = []
+    if echo is not None:
+        (RESULTS / "echo.svg").write_text(echo_svg(echo))
+        summary.append(echo_markdown(echo))
+    if memory is not None:
         (RESULTS / "memory.svg").write_text(memory_svg(memory))
         summary.append(memory_markdown(memory))
-
     text = "\n".join(summary)
     (RESULTS / "summary.md").write_text(
         f"<!-- bench/run.py, {info['date']}, commit {info['commit']}"
         f"{' (dirty)' if info['dirty'] else ''} -->\n\n{text}"
     )
     print(text)
-    log(f"written: {RESULTS.relative_to(ROOT)}/{{echo,memory}}.{{json,svg}}, summary.md")
 
 
 def report_from_saved():
@@ -744,15 +751,7 @@ def report_from_saved():
     for load in echo["loads"]:
         load["ratios"] = ratios(load["rows"])
     (RESULTS / "echo.json").write_text(json.dumps(echo, indent=2))
-    (RESULTS / "echo.svg").write_text(echo_svg(echo["loads"]))
-    (RESULTS / "memory.svg").write_text(memory_svg(memory["rows"]))
-    info = echo["meta"]
-    text = "\n".join([echo_markdown(echo["loads"]), memory_markdown(memory["rows"])])
-    (RESULTS / "summary.md").write_text(
-        f"<!-- bench/run.py, {info['date']}, commit {info['commit']}"
-        f"{' (dirty)' if info['dirty'] else ''} -->\n\n{text}"
-    )
-    print(text)
+    render(echo["meta"], echo["loads"], memory["rows"])
 
 
 if __name__ == "__main__":
