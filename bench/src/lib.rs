@@ -33,8 +33,6 @@ pub enum Content {
 /// What one benchmark run feeds a decoder: `count` client frames (masked) of one kind and size.
 #[derive(Clone, Debug)]
 pub struct Workload {
-    /// A label for the table, e.g. "binary 16 B".
-    pub label: String,
     /// The messages, as sent.
     pub messages: Vec<Message>,
     /// Their bytes on the wire from a client (masked), uncompressed.
@@ -62,11 +60,7 @@ impl Workload {
             })
             .collect();
         let wire = client_wire(&messages, None);
-        Workload {
-            label: Self::label(size, content),
-            messages,
-            wire,
-        }
+        Workload { messages, wire }
     }
 
     /// How many messages [`new`](Self::new) makes: known before they are built, so that a
@@ -75,7 +69,7 @@ impl Workload {
         (total / size.max(1)).clamp(1, 1 << 20)
     }
 
-    /// The label [`new`](Self::new) gives the workload.
+    /// A label for the table of a workload, e.g. "binary 16 B".
     pub fn label(size: usize, content: Content) -> String {
         let kind = match content {
             Content::Binary => "binary",
