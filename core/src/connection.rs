@@ -746,9 +746,10 @@ impl Connection {
         Ok(Some(Message::from_validated(kind, payload)))
     }
 
-    /// `complete_message` for a payload large enough to be handed out without a copy: it is
-    /// unmasked where it lies, validated, and split off the read buffer. Kept out of line so
-    /// that the path of small messages stays short.
+    /// `complete_message` for a payload large enough to be handed out without a copy
+    /// (`shares_payload`): it is unmasked where it lies, validated, and taken off the read
+    /// buffer by `take_payload`. Kept out of line so that the path of small messages stays
+    /// short.
     #[inline(never)]
     fn large_message(
         &mut self,
@@ -767,8 +768,7 @@ impl Connection {
         if text && !ascii && !is_utf8(&self.read_buf[..len]) {
             return Err(ProtocolError::InvalidUtf8);
         }
-        let payload = self.read_buf.split_to(len).freeze();
-        Ok(Message::from_validated(kind, payload))
+        Ok(Message::from_validated(kind, self.take_payload(len)))
     }
 
     /// Books a data frame against its message, starting the message on its first frame.
