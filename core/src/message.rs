@@ -27,9 +27,8 @@ impl Utf8Bytes {
     /// The text.
     pub fn as_str(&self) -> &str {
         // The constructors only admit valid UTF-8. Without `unsafe` the check cannot be skipped;
-        // it runs at memory speed (SIMD, `simdutf8`), and hot paths that need only bytes use
-        // `as_bytes`.
-        simdutf8::basic::from_utf8(&self.0).expect("Utf8Bytes holds valid UTF-8")
+        // it runs at memory speed (SIMD), and hot paths that need only bytes use `as_bytes`.
+        crate::utf8::as_str(&self.0).expect("Utf8Bytes holds valid UTF-8")
     }
 
     /// The UTF-8 bytes.

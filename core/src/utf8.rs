@@ -80,7 +80,12 @@ impl Utf8Validator {
 /// picks AVX2 or SSE4.2 at run time). Why: `str::from_utf8` is fast on ASCII only; decoding
 /// mixed-script text ran at 1.3 GB/s with it and 5-7 GB/s with this (`codec` benchmark).
 pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
-    simdutf8::basic::from_utf8(bytes).is_ok()
+    as_str(bytes).is_some()
+}
+
+/// `bytes` as text if they are valid UTF-8, checked as [`is_utf8`] does.
+pub(crate) fn as_str(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
 }
 
 /// The length of the sequence a valid lead byte starts. Only called on bytes that `from_utf8`
