@@ -41,7 +41,7 @@ use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::{apply_mask, unmask};
+use crate::mask::{apply_mask, unmask, unmask_append};
 use crate::message::{Message, MessageKind};
 use crate::pool;
 use crate::prepared::PreparedMessage;
@@ -731,13 +731,16 @@ impl Connection {
             self.small_payloads = BytesMut::with_capacity(SMALL_BLOCK.max(len));
         }
         let arena = &mut self.small_payloads;
-        arena.extend_from_slice(&buf[header_len..header_len + len]);
+        let from = &buf[header_len..header_len + len];
         let ascii = match key {
-            Some(key) => unmask(arena, key, 0, kind == MessageKind::Text),
-            None => false,
+            Some(key) => unmask_append(arena, from, key, kind == MessageKind::Text),
+            None => {
+                arena.extend_from_slice(from);
+                false
+            }
         };
-        let payload = arena.split().freeze();
         self.read_consumed = start + header_len + len;
+        let payload = self.small_payloads.split_to(len).freeze();
         // Validated after the split, not before: the other order measured half as fast at
         // 16 bytes (code generation around the early return), though it does the same work.
         if kind == MessageKind::Text && !ascii && !is_utf8(&payload) {
