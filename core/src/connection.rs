@@ -467,11 +467,11 @@ impl Connection {
             self.read_buf = pool::take(max + MAX_HEADER_LEN);
         }
         let Some(frame) = &self.frame else {
-            return max;
+            return self.fit_read(max);
         };
         let rest = frame.remaining - (self.read_buf.len() as u64).min(frame.remaining);
         if frame.header.payload_len < LARGE || rest == 0 {
-            return max;
+            return self.fit_read(max);
         }
         let rest = usize::try_from(rest).unwrap_or(usize::MAX);
         let whole = frame.header.fin
@@ -483,6 +483,29 @@ impl Connection {
             self.read_buf.reserve(rest);
         }
         max.min(rest)
+    }
+
+    /// `max`, or a little less when that lets the read land in the buffer's own storage.
+    ///
+    /// Why: the bytes left over from the last read (the start of a frame still arriving) sit
+    /// at the end of the buffer's storage, so a `max`-byte read after them does not fit, and
+    /// reserving room for it moves everything to a new, larger allocation — for a busy
+    /// connection, nearly every read, into memory not in cache. A read shortened by what is
+    /// held fits once the leftover is moved to the front of the same storage (a copy of less
+    /// than a frame); `codec` decode 1 KiB: +10%. Not when the leftover is over half of `max`
+    /// (the read would be short), nor when the storage is shared with a payload the
+    /// application still holds (it cannot be reused).
+    fn fit_read(&mut self, max: usize) -> usize {
+        let held = self.read_buf.len();
+        if self.read_buf.capacity() - held >= max || held > max / 2 {
+            return max;
+        }
+        let shorter = max - held;
+        if self.read_buf.try_reclaim(shorter) {
+            shorter
+        } else {
+            max
+        }
     }
 
     /// Gives the read buffer back to this thread's [`pool`](crate::pool) when every received

@@ -446,6 +446,37 @@ fn input_ready_tells_whether_a_whole_frame_is_buffered() {
 }
 
 #[test]
+fn steady_reads_stay_in_the_read_buffers_own_storage() {
+    // 1,000-byte messages read 4,096 bytes at a time: nearly every read leaves the start of a
+    // frame behind. The next read is shortened by what is held, so that it fits the same
+    // storage (the pooled 4,096 bytes plus room for a frame header) instead of moving
+    // everything to a larger allocation.
+    const STORAGE: usize = 4096 + 14;
+    let mut client = Connection::new(Role::Client, Config::default());
+    for i in 0..100u8 {
+        client.send(Message::binary(vec![i; 1000])).unwrap();
+    }
+    let wire = take_output(&mut client);
+    let mut server = Connection::new(Role::Server, Config::default());
+    let (mut pos, mut received) = (0, 0u8);
+    while pos < wire.len() {
+        let n = server.prepare_read(4096).min(wire.len() - pos);
+        let stats = server.buffer_stats();
+        assert!(n >= 2048, "a read is shortened by less than half: {n}");
+        assert!(stats.read_buffered + n <= STORAGE, "{stats:?}, read {n}");
+        server.receive(&wire[pos..pos + n]);
+        pos += n;
+        let stats = server.buffer_stats();
+        assert!(stats.read_capacity <= STORAGE, "the buffer grew: {stats:?}");
+        for event in ok_events(&mut server) {
+            assert_eq!(event, Event::Message(Message::binary(vec![received; 1000])));
+            received += 1;
+        }
+    }
+    assert_eq!(received, 100);
+}
+
+#[test]
 fn prepare_read_ends_reads_at_the_end_of_a_large_frame() {
     let config = Config {
         max_frame_size: 1 << 20,
