@@ -41,7 +41,7 @@ use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::{apply_mask, unmask, unmask_append};
+use crate::mask::{apply_mask, mask_append, unmask};
 use crate::message::{Message, MessageKind};
 use crate::pool;
 use crate::prepared::PreparedMessage;
@@ -756,7 +756,7 @@ impl Connection {
         let arena = &mut self.small_payloads;
         let from = &buf[header_len..header_len + len];
         let ascii = match key {
-            Some(key) => unmask_append(arena, from, key, kind == MessageKind::Text),
+            Some(key) => mask_append(arena, from, key, kind == MessageKind::Text),
             None => {
                 arena.extend_from_slice(from);
                 false

@@ -19,7 +19,7 @@
 //! ```
 // Two exceptions, both in `mask`: in `mask::wide`, a call to the masking loop compiled for
 // AVX2 after the CPU was checked for it (measured: large-frame decode +7-14%); in
-// `mask::unmask_append`, setting a buffer's length over the spare capacity its loop has just
+// `mask::mask_append`, setting a buffer's length over the spare capacity its loop has just
 // written (measured: small-message decode +10-20%, see that function).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -4,7 +4,8 @@
 //! done 32 bytes at a time against a repeated, rotated key, which the compiler turns into SIMD on
 //! every common target; then eight bytes, then single bytes. On x86-64 CPUs with AVX2, long
 //! payloads take the same loop compiled for 32-byte registers (see `wide`). Payloads that are
-//! copied out of the read buffer anyway are unmasked on the way (`unmask_append`).
+//! copied anyway (out of the read buffer, into the output buffer) are masked on the way
+//! (`mask_append`).
 
 use std::mem::MaybeUninit;
 
@@ -36,29 +37,31 @@ pub fn unmask(buf: &mut [u8], key: [u8; 4], offset: usize, text: bool) -> bool {
     }
 }
 
-/// Appends a received payload `src` to `buf` unmasked, in one pass rather than a copy and
-/// then [`unmask`] over the copy; with `text`, also tells whether the result is known to be all
-/// ASCII, as `unmask` does.
+/// Appends `src` to `buf` with the mask applied (masking what is sent, unmasking what was
+/// received: the same operation) in one pass, rather than a copy and then [`apply_mask`] or
+/// [`unmask`] over the copy; with `text`, also tells whether the result is known to be all
+/// ASCII, as `unmask` does (for any length).
 ///
-/// Why: payloads too small to be handed out of the read buffer are copied out of it anyway
-/// (into the block the fast path packs them in); unmasking on the way costs the copy's loads
-/// and stores once instead of twice, and writing into the buffer's spare capacity spares
-/// zeroing it first (`codec` benchmark, decode 16 B and 1 KiB).
+/// Why: small received payloads are copied out of the read buffer anyway (into the block the
+/// fast path packs them in), and a client copies what it sends into its output buffer;
+/// masking on the way costs the copy's loads and stores once instead of twice, and writing
+/// into the buffer's spare capacity spares zeroing it first (`codec` benchmark: decode 16 B
+/// and 1 KiB, encode).
 #[allow(unsafe_code)]
 #[inline(always)]
-pub fn unmask_append(buf: &mut BytesMut, src: &[u8], key: [u8; 4], text: bool) -> bool {
+pub fn mask_append(buf: &mut BytesMut, src: &[u8], key: [u8; 4], text: bool) -> bool {
     buf.reserve(src.len());
-    let ascii = unmask_into(&mut buf.spare_capacity_mut()[..src.len()], src, key, text);
-    // SAFETY: `unmask_into` initialised every byte of the `src.len()` bytes of spare capacity
+    let ascii = mask_into(&mut buf.spare_capacity_mut()[..src.len()], src, key, text);
+    // SAFETY: `mask_into` initialised every byte of the `src.len()` bytes of spare capacity
     // it was given (its loops write each byte of `dst`, which is as long as `src`); `reserve`
     // made room for them.
     unsafe { buf.set_len(buf.len() + src.len()) };
     ascii
 }
 
-/// [`unmask_append`]'s pass: writes `src` unmasked to `dst`, which is as long.
+/// [`mask_append`]'s pass: writes `src` masked to `dst`, which is as long.
 #[inline(always)]
-fn unmask_into(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4], text: bool) -> bool {
+fn mask_into(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4], text: bool) -> bool {
     debug_assert_eq!(dst.len(), src.len());
     if src.len() < BLOCK {
         // Short payloads, the most common kind, inline, as in `mask_from`.
@@ -74,7 +77,7 @@ fn unmask_into(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4], text: bool
     }
 }
 
-/// `unmask_into` for payloads of at least one block (see `apply_mask_blocks`).
+/// `mask_into` for payloads of at least one block (see `apply_mask_blocks`).
 #[inline(never)]
 fn copy_blocks_outlined<const ASCII: bool>(
     dst: &mut [MaybeUninit<u8>],
@@ -125,7 +128,7 @@ const WIDE_MIN: usize = 256;
 
 /// The same loop compiled for wider vectors, chosen at run time: the compiler vectorises
 /// `mask_blocks` (and `copy_blocks`) for whatever features the enclosing function enables.
-/// One of the two `unsafe` uses in the engine (the other is `unmask_append`'s): calling a
+/// One of the two `unsafe` uses in the engine (the other is `mask_append`'s): calling a
 /// function compiled for CPU features the caller has checked for.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -201,7 +204,7 @@ fn mask_blocks<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> bool {
     ASCII && seen.is_ascii() && tail.is_ascii()
 }
 
-/// `mask_blocks` from `src` into `dst` (equal lengths, checked by `unmask_into`).
+/// `mask_blocks` from `src` into `dst`, which `mask_append` slices to the same length.
 #[inline(always)]
 fn copy_blocks<const ASCII: bool>(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) -> bool {
     let key_block = key_block(key);
@@ -354,7 +357,7 @@ mod tests {
             let mut masked = plain.clone();
             bytewise(&mut masked, key, 0);
             let mut buf = BytesMut::from(&held[..]);
-            let ascii = unmask_append(&mut buf, &masked, key, text);
+            let ascii = mask_append(&mut buf, &masked, key, text);
             prop_assert_eq!(&buf[..held.len()], &held[..]);
             prop_assert_eq!(&buf[held.len()..], &plain[..]);
             // Short text is checked too (by the word loop), unlike `unmask`'s.

@@ -10,7 +10,7 @@ use std::io::IoSlice;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::frame::{FrameHeader, MAX_HEADER_LEN};
-use crate::mask::apply_mask;
+use crate::mask::mask_append;
 use crate::pool;
 
 /// The size of an output buffer borrowed from the pool.
@@ -90,9 +90,7 @@ impl Transmit {
             }
             (None, _) => self.tail.extend_from_slice(payload),
             (Some(key), _) => {
-                let start = self.tail.len();
-                self.tail.extend_from_slice(payload);
-                apply_mask(&mut self.tail[start..], key, 0);
+                mask_append(&mut self.tail, payload, key, false);
             }
         }
         self.len += head_len + payload.len();
