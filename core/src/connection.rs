@@ -41,7 +41,7 @@ use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::{apply_mask, mask_append, unmask};
+use crate::mask::{apply_mask, mask_copy, unmask};
 use crate::message::{Message, MessageKind};
 use crate::pool;
 use crate::prepared::PreparedMessage;
@@ -749,27 +749,57 @@ impl Connection {
         }
         // Small payloads are packed into a shared block rather than given an allocation each:
         // a message costs a reference count instead of a malloc and a free, and one the
-        // application keeps pins at most one block.
-        if self.small_payloads.capacity() - self.small_payloads.len() < len {
-            self.small_payloads = BytesMut::with_capacity(SMALL_BLOCK.max(len));
+        // application keeps pins at most one block. The block's length is the room it has
+        // left, initialised (see `renew_small_block`). The payload's part is cut off the
+        // front first and then unmasked into: cutting takes a reference (an atomic
+        // increment, which waits for every earlier store to reach the cache), so done after
+        // the payload's stores it would wait for them (`codec` decode 1 KiB: +5-10%).
+        if self.small_payloads.len() < len {
+            Self::renew_small_block(&mut self.small_payloads, len);
         }
-        let arena = &mut self.small_payloads;
+        let mut part = self.small_payloads.split_to(len);
         let from = &buf[header_len..header_len + len];
         let ascii = match key {
-            Some(key) => mask_append(arena, from, key, kind == MessageKind::Text),
+            Some(key) => mask_copy(&mut part, from, key, kind == MessageKind::Text),
             None => {
-                arena.extend_from_slice(from);
+                part.copy_from_slice(from);
                 false
             }
         };
         self.read_consumed = start + header_len + len;
-        let payload = self.small_payloads.split_to(len).freeze();
+        let payload = part.freeze();
         // Validated after the split, not before: the other order measured half as fast at
         // 16 bytes (code generation around the early return), though it does the same work.
         if kind == MessageKind::Text && !ascii && !is_utf8(&payload) {
             return Err(ProtocolError::InvalidUtf8);
         }
         Ok(Some(Message::from_validated(kind, payload)))
+    }
+
+    /// Gives the small-payload block room for `len` bytes: the same storage again when no
+    /// message cut from it is still held (the usual case: a message is handled before the
+    /// next is read), a new block otherwise.
+    ///
+    /// Why: every block is zeroed once, when it is made, so its room is initialised memory
+    /// that payloads can be unmasked straight into. Appending into spare capacity instead
+    /// (`mask::mask_append`) means setting the block's length after each copy, which cutting
+    /// the payload off reads straight back: a store-to-load stall behind the copy's stores,
+    /// about a tenth of 1 KiB decode. Reusing the storage also spares a block's malloc, free
+    /// and zeroing while the application keeps no messages. Measured against appending:
+    /// decode 16 B +6%, 100 B +7%, 1 KiB +10-14% (scratch harness, interleaved).
+    #[inline(never)]
+    #[allow(unsafe_code)]
+    fn renew_small_block(block: &mut BytesMut, len: usize) {
+        block.clear();
+        if len <= SMALL_BLOCK && block.try_reclaim(SMALL_BLOCK) {
+            // SAFETY: the storage was zeroed when the block was made (`BytesMut::zeroed`
+            // below; a block without storage, as after `release_idle_buffers`, cannot be
+            // reclaimed) and `try_reclaim` never allocates, so every byte up to the capacity is
+            // initialised: zeros, or payloads written since.
+            unsafe { block.set_len(block.capacity()) };
+        } else {
+            *block = BytesMut::zeroed(SMALL_BLOCK.max(len));
+        }
     }
 
     /// `complete_message` for a payload large enough to be handed out without a copy

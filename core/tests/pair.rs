@@ -446,6 +446,42 @@ fn input_ready_tells_whether_a_whole_frame_is_buffered() {
 }
 
 #[test]
+fn small_messages_the_application_keeps_survive_block_reuse() {
+    // Small payloads are unmasked into a shared block, reused once no message cut from it is
+    // held. Messages kept across many later ones (every 97th here, the rest dropped at once)
+    // must keep their bytes while the others go through reused and new blocks.
+    fn payload(i: u32) -> Vec<u8> {
+        (0..=(i % 60))
+            .map(|k| (i.wrapping_mul(7) + k) as u8)
+            .collect()
+    }
+    let mut client = Connection::new(Role::Client, Config::default());
+    for i in 0..2000 {
+        client.send(Message::binary(payload(i))).unwrap();
+    }
+    let wire = take_output(&mut client);
+    let mut server = Connection::new(Role::Server, Config::default());
+    let (mut count, mut kept) = (0, Vec::new());
+    for chunk in wire.chunks(1000) {
+        server.receive(chunk);
+        while let Some(event) = server.poll_event().unwrap() {
+            let Event::Message(m) = event else {
+                panic!("unexpected {event:?}")
+            };
+            assert_eq!(m.as_bytes(), payload(count), "message {count}");
+            if count % 97 == 0 {
+                kept.push((count, m));
+            }
+            count += 1;
+        }
+    }
+    assert_eq!(count, 2000);
+    for (i, m) in kept {
+        assert_eq!(m.as_bytes(), payload(i), "kept message {i}");
+    }
+}
+
+#[test]
 fn steady_reads_stay_in_the_read_buffers_own_storage() {
     // 1,000-byte messages read 4,096 bytes at a time: nearly every read leaves the start of a
     // frame behind. The next read is shortened by what is held, so that it fits the same
