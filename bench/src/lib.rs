@@ -143,19 +143,32 @@ pub fn human(bytes: usize) -> String {
     }
 }
 
-/// Runs `f` (which processes the whole workload once) `runs` times after one warm-up and
-/// returns the median duration.
-pub fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
+/// Times each of `candidates` (each processes the whole workload once) `runs` times after one
+/// warm-up each, in rounds that run every candidate once, and returns each one's median.
+///
+/// Why rounds: this machine's speed drifts (a VM's neighbours, frequency), by up to a quarter
+/// within a minute. Timed one candidate after another, a slow spell can fall on one row of a
+/// table and not on the next, and the ratio between them says more about the spell than about
+/// the code; in rounds every row samples the same spells.
+pub fn interleaved_medians(runs: usize, candidates: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+    for f in candidates.iter_mut() {
+        f();
+    }
+    let mut times = vec![Vec::with_capacity(runs); candidates.len()];
+    for _ in 0..runs {
+        for (f, times) in candidates.iter_mut().zip(&mut times) {
             let start = Instant::now();
             f();
-            start.elapsed()
+            times.push(start.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
         })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+        .collect()
 }
 
 /// A stream for the async peers: reads come from a prepared buffer, writes are counted and

@@ -2,14 +2,15 @@
 //! wsio and its peers in one run, with memcpy of the same bytes as the ceiling.
 //!
 //! `cargo run --release -p wsio-bench --features peers --bin codec` (peers are measured only
-//! with the feature; without it, wsio and memcpy alone). Prints medians of 7 runs and ratios.
+//! with the feature; without it, wsio and memcpy alone). Prints medians of 7 runs, taken in
+//! rounds that time every row of a table once, and ratios.
 //! Arguments, if any, select tables: only those whose title contains every one of them run
 //! (`codec decode "64 KiB"`).
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use wsio_bench::{Content, MemStream, Workload, big_config, client_wire, median_time};
+use wsio_bench::{Content, MemStream, Workload, big_config, client_wire, interleaved_medians};
 use wsio_core::{Connection, DeflateParams, Event, Message, Role};
 
 const RUNS: usize = 7;
@@ -223,6 +224,21 @@ fn report(title: &str, bytes: usize, messages: usize, rows: &[Row]) {
     }
 }
 
+/// One row of a table to be measured: its name and a run over the whole workload.
+type Candidate<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Times the candidates of one table in interleaved rounds (`interleaved_medians`).
+fn measure(candidates: &mut [Candidate<'_>]) -> Vec<Row> {
+    let mut fns: Vec<&mut dyn FnMut()> =
+        candidates.iter_mut().map(|(_, f)| &mut **f as _).collect();
+    let times = interleaved_medians(RUNS, &mut fns);
+    candidates
+        .iter()
+        .zip(times)
+        .map(|((name, _), time)| Row { name, time })
+        .collect()
+}
+
 /// Whether the table titled `title` was selected on the command line.
 fn selected(title: &str) -> bool {
     std::env::args()
@@ -251,64 +267,56 @@ fn main() {
             let w = Workload::new(size, content, TOTAL);
             let bytes = w.payload_bytes();
             if decode {
-                let mut rows = vec![Row {
-                    name: "memcpy",
-                    time: median_time(RUNS, || memcpy(&w.wire)),
-                }];
-                rows.push(Row {
-                    name: "wsio",
-                    time: median_time(RUNS, || wsio_decode(&w.wire, count, None)),
-                });
                 let compressed = client_wire(&w.messages, Some(deflate));
-                rows.push(Row {
-                    name: "wsio+deflate",
-                    time: median_time(RUNS, || wsio_decode(&compressed, count, Some(deflate))),
-                });
+                let mut rows: Vec<Candidate<'_>> = vec![
+                    ("memcpy", Box::new(|| memcpy(&w.wire))),
+                    ("wsio", Box::new(|| wsio_decode(&w.wire, count, None))),
+                    (
+                        "wsio+deflate",
+                        Box::new(|| wsio_decode(&compressed, count, Some(deflate))),
+                    ),
+                ];
                 #[cfg(feature = "peers")]
-                {
-                    rows.push(Row {
-                        name: "tungstenite",
-                        time: median_time(RUNS, || peers::tungstenite_decode(&w.wire, count)),
-                    });
-                    rows.push(Row {
-                        name: "tokio-websockets",
-                        time: median_time(RUNS, || peers::tokio_websockets_decode(&w.wire, count)),
-                    });
-                    rows.push(Row {
-                        name: "fastwebsockets",
-                        time: median_time(RUNS, || peers::fastwebsockets_decode(&w.wire, count)),
-                    });
-                }
-                report(&decode_title, bytes, count, &rows);
+                rows.extend([
+                    (
+                        "tungstenite",
+                        Box::new(|| peers::tungstenite_decode(&w.wire, count))
+                            as Box<dyn FnMut() + '_>,
+                    ),
+                    (
+                        "tokio-websockets",
+                        Box::new(|| peers::tokio_websockets_decode(&w.wire, count)),
+                    ),
+                    (
+                        "fastwebsockets",
+                        Box::new(|| peers::fastwebsockets_decode(&w.wire, count)),
+                    ),
+                ]);
+                report(&decode_title, bytes, count, &measure(&mut rows));
             }
             if !encode {
                 continue;
             }
-
-            let mut rows = vec![Row {
-                name: "memcpy",
-                time: median_time(RUNS, || memcpy(&w.wire)),
-            }];
-            rows.push(Row {
-                name: "wsio",
-                time: median_time(RUNS, || wsio_encode(&w.messages)),
-            });
+            let mut rows: Vec<Candidate<'_>> = vec![
+                ("memcpy", Box::new(|| memcpy(&w.wire))),
+                ("wsio", Box::new(|| wsio_encode(&w.messages))),
+            ];
             #[cfg(feature = "peers")]
-            {
-                rows.push(Row {
-                    name: "tungstenite",
-                    time: median_time(RUNS, || peers::tungstenite_encode(&w.messages)),
-                });
-                rows.push(Row {
-                    name: "tokio-websockets",
-                    time: median_time(RUNS, || peers::tokio_websockets_encode(&w.messages)),
-                });
-                rows.push(Row {
-                    name: "fastwebsockets",
-                    time: median_time(RUNS, || peers::fastwebsockets_encode(&w.messages)),
-                });
-            }
-            report(&encode_title, bytes, count, &rows);
+            rows.extend([
+                (
+                    "tungstenite",
+                    Box::new(|| peers::tungstenite_encode(&w.messages)) as Box<dyn FnMut() + '_>,
+                ),
+                (
+                    "tokio-websockets",
+                    Box::new(|| peers::tokio_websockets_encode(&w.messages)),
+                ),
+                (
+                    "fastwebsockets",
+                    Box::new(|| peers::fastwebsockets_encode(&w.messages)),
+                ),
+            ]);
+            report(&encode_title, bytes, count, &measure(&mut rows));
         }
     }
 }
