@@ -90,7 +90,7 @@ impl Transmit {
             }
             (None, _) => self.tail.extend_from_slice(payload),
             (Some(key), _) => {
-                mask_append(&mut self.tail, payload, key, false);
+                mask_append(&mut self.tail, payload, key);
             }
         }
         self.len += head_len + payload.len();
