@@ -31,7 +31,7 @@ thread_local! {
 
 /// A buffer with room for at least `size` bytes, from the pool when one is there.
 pub fn take(size: usize) -> BytesMut {
-    match IDLE.with_borrow_mut(Vec::pop) {
+    match pop(&IDLE) {
         Some(mut buf) => {
             // Pooled buffers are empty and unshared; one smaller than asked for grows.
             buf.reserve(size);
@@ -55,10 +55,20 @@ pub fn give(mut buf: BytesMut, max: usize) {
 /// Puts `item` on a thread's idle list unless the list already holds `max`, in which case it
 /// is dropped: the one rule of every per-thread pool in the engine (these buffers, and the
 /// zlib states of `deflate::codec`).
+///
+/// A thread that is exiting may already have destroyed its lists while another thread-local's
+/// destructor still uses a connection; the item is then simply dropped.
 pub(crate) fn keep<T>(idle: &'static LocalKey<RefCell<Vec<T>>>, item: T, max: usize) {
-    idle.with_borrow_mut(|idle| {
+    let _ = idle.try_with(|idle| {
+        let mut idle = idle.borrow_mut();
         if idle.len() < max {
             idle.push(item);
         }
     });
+}
+
+/// Takes an item from a thread's idle list, if there is one (and the list still exists: see
+/// [`keep`]).
+pub(crate) fn pop<T>(idle: &'static LocalKey<RefCell<Vec<T>>>) -> Option<T> {
+    idle.try_with(|idle| idle.borrow_mut().pop()).ok().flatten()
 }

@@ -96,7 +96,14 @@ impl Rng {
     /// mask frames; `getrandom` documents this as unreachable on supported platforms.
     pub fn fill(&mut self, out: &mut [u8]) {
         match &mut self.seeded {
-            None => OS_BYTES.with_borrow_mut(|os| os.fill(out)),
+            None => {
+                if OS_BYTES.try_with(|os| os.borrow_mut().fill(out)).is_err() {
+                    // The thread is exiting and its buffer is already gone (a connection
+                    // used from another thread-local's destructor): ask the system directly.
+                    getrandom::fill(out)
+                        .expect("the operating system's random number generator failed");
+                }
+            }
             Some(state) => {
                 for chunk in out.chunks_mut(8) {
                     *state ^= *state >> 12;

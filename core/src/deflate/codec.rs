@@ -69,12 +69,15 @@ impl Deflater {
     /// otherwise.
     pub(crate) fn take(level: u32, window_bits: u8) -> Self {
         IDLE_DEFLATERS
-            .with_borrow_mut(|idle| {
+            .try_with(|idle| {
+                let mut idle = idle.borrow_mut();
                 let found = idle
                     .iter()
                     .position(|d| d.level == level && d.window_bits == window_bits)?;
                 Some(idle.swap_remove(found))
             })
+            .ok()
+            .flatten()
             .unwrap_or_else(|| Deflater::new(level, window_bits))
     }
 
@@ -153,7 +156,7 @@ impl Inflater {
 
     /// An inflater whose state comes from the thread's pool when one waits there.
     pub(crate) fn take(reset_per_message: bool) -> Self {
-        match IDLE_DECOMPRESSORS.with_borrow_mut(Vec::pop) {
+        match pool::pop(&IDLE_DECOMPRESSORS) {
             Some(inner) => Inflater {
                 inner,
                 reset_per_message,
