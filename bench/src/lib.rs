@@ -7,16 +7,19 @@
 
 pub mod args;
 pub mod client;
+#[cfg(feature = "peers")]
+pub mod peer_loops;
 pub mod procfs;
 pub mod serve;
 
+use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use wsio_core::testing::take_output;
-use wsio_core::{Config, Connection, DeflateParams, KeySource, Message, Role};
+use wsio_core::{CloseCode, Config, Connection, DeflateParams, KeySource, Message, Role};
 
 /// What a workload's messages carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +127,16 @@ pub fn client_frames(messages: &[Message], deflate: Option<DeflateParams>) -> Ve
         .collect()
 }
 
+/// A client's close frame (masked), to end an in-memory echo run the way a peer ends a
+/// connection: every library answers it and ends its loop.
+pub fn client_close() -> Vec<u8> {
+    let mut config = big_config();
+    config.key_source = KeySource::Seeded(2);
+    let mut client = Connection::new(Role::Client, config);
+    client.close(CloseCode::NORMAL, "").unwrap();
+    take_output(&mut client)
+}
+
 /// Limits large enough for every workload.
 pub fn big_config() -> Config {
     Config {
@@ -213,6 +226,87 @@ impl tokio::io::AsyncWrite for MemStream {
     ) -> Poll<io::Result<usize>> {
         self.written += buf.len();
         Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A stream that behaves like a socket under the echo benchmark's load, in memory: it hands its
+/// input over in bursts of `burst` bytes (the echo benchmark's window of 16 frames), and once a
+/// burst is read the next read finds nothing (`Pending`, the task woken at once, as when a
+/// socket is drained and the next burst arrives). Writes always succeed and are only counted,
+/// into `written`. So a server's loop runs as over TCP (a batching library writes once per
+/// burst, before it waits) without the kernel's cost, which is most of the CPU of every server
+/// over loopback and varies from run to run.
+pub struct BurstStream<'a> {
+    input: &'a [u8],
+    pos: usize,
+    burst: usize,
+    /// A burst was read to its end: the next read returns `Pending` once.
+    drained: bool,
+    written: &'a Cell<usize>,
+}
+
+impl<'a> BurstStream<'a> {
+    /// A stream yielding `input` in bursts of `burst` bytes, then the end of the stream;
+    /// bytes written are added to `written`.
+    pub fn new(input: &'a [u8], burst: usize, written: &'a Cell<usize>) -> Self {
+        BurstStream {
+            input,
+            pos: 0,
+            burst: burst.max(1),
+            drained: false,
+            written,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for BurstStream<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.drained {
+            self.drained = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let boundary = (self.pos / self.burst + 1) * self.burst;
+        let end = boundary.min(self.input.len());
+        let n = buf.remaining().min(end - self.pos);
+        let start = self.pos;
+        buf.put_slice(&self.input[start..start + n]);
+        self.pos += n;
+        self.drained = n > 0 && self.pos == end;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for BurstStream<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.written.set(self.written.get() + buf.len());
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let n: usize = bufs.iter().map(|b| b.len()).sum();
+        self.written.set(self.written.get() + n);
+        Poll::Ready(Ok(n))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))

@@ -6,11 +6,21 @@
 //! rounds that time every row of a table once, and ratios.
 //! Arguments, if any, select tables: only those whose title contains every one of them run
 //! (`codec decode "64 KiB"`).
+//!
+//! The `echo` tables run each server loop of the TCP echo benchmark (`echo-server`,
+//! `peer-echo-server`) over an in-memory stream that hands over bursts of 16 frames
+//! ([`BurstStream`]): the libraries' own CPU per message, without the kernel's, which is most
+//! of every server's CPU over loopback.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use wsio_bench::{Content, MemStream, Workload, big_config, client_wire, interleaved_medians};
+use std::cell::Cell;
+
+use wsio_bench::{
+    BurstStream, Content, MemStream, Workload, big_config, client_close, client_wire,
+    interleaved_medians,
+};
 use wsio_core::{Connection, DeflateParams, Event, Message, Role};
 
 const RUNS: usize = 7;
@@ -57,6 +67,27 @@ fn wsio_encode(messages: &[Message]) {
     }
 }
 
+/// Frames per burst in the echo tables: the TCP echo benchmark's window.
+const BURST_FRAMES: usize = 16;
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+}
+
+/// The README's server loop (as `echo-server --runtime tokio`) over a [`BurstStream`].
+fn wsio_echo(wire: &[u8], burst: usize, written: &Cell<usize>) {
+    current_thread().block_on(async {
+        let stream = BurstStream::new(wire, burst, written);
+        let mut ws =
+            wsio_tokio::from_connection(Connection::new(Role::Server, big_config()), stream);
+        while let Some(message) = ws.recv().await {
+            ws.send(message.unwrap()).await.unwrap();
+        }
+    });
+}
+
 fn memcpy(wire: &[u8]) {
     let mut sink = vec![0u8; 64 << 10];
     for chunk in wire.chunks(64 << 10) {
@@ -70,8 +101,10 @@ mod peers {
     use std::hint::black_box;
     use std::io::{self, Read, Write};
 
+    use std::cell::Cell;
+
     use futures_util::{SinkExt, StreamExt};
-    use wsio_bench::MemStream;
+    use wsio_bench::{BurstStream, MemStream, peer_loops};
     use wsio_core::Message;
 
     /// A blocking stream over a prepared buffer, for tungstenite.
@@ -159,6 +192,59 @@ mod peers {
             }
             ws.flush().await.unwrap();
         });
+    }
+
+    /// `peer-echo-server`'s loops, readme or batched, over a [`BurstStream`].
+    pub fn tungstenite_echo(wire: &[u8], burst: usize, written: &Cell<usize>, batched: bool) {
+        super::current_thread().block_on(async {
+            let stream = BurstStream::new(wire, burst, written);
+            let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                stream,
+                tungstenite::protocol::Role::Server,
+                Some(tungstenite_config()),
+            )
+            .await;
+            let data = |m: &tungstenite::Message| m.is_text() || m.is_binary();
+            let ended = if batched {
+                peer_loops::echo_batched(ws, data).await
+            } else {
+                peer_loops::echo_readme(ws, data).await
+            };
+            ended.unwrap();
+        });
+    }
+
+    pub fn tokio_websockets_echo(wire: &[u8], burst: usize, written: &Cell<usize>, batched: bool) {
+        super::current_thread().block_on(async {
+            let stream = BurstStream::new(wire, burst, written);
+            let ws = tokio_websockets::ServerBuilder::new()
+                .limits(tokio_websockets::Limits::unlimited())
+                .serve(stream);
+            let data = |m: &tokio_websockets::Message| m.is_text() || m.is_binary();
+            let ended = if batched {
+                peer_loops::echo_batched(ws, data).await
+            } else {
+                peer_loops::echo_readme(ws, data).await
+            };
+            ended.unwrap();
+        });
+    }
+
+    pub fn fastwebsockets_echo(wire: &[u8], burst: usize, written: &Cell<usize>, batched: bool) {
+        super::current_thread().block_on(tokio::task::unconstrained(async {
+            let stream = BurstStream::new(wire, burst, written);
+            if batched {
+                let mut stream =
+                    peer_loops::fastwebsockets_echo(peer_loops::WriteBatcher::new(stream))
+                        .await
+                        .unwrap();
+                tokio::io::AsyncWriteExt::shutdown(&mut stream)
+                    .await
+                    .unwrap();
+            } else {
+                peer_loops::fastwebsockets_echo(stream).await.unwrap();
+            }
+        }));
     }
 
     pub fn fastwebsockets_decode(wire: &[u8], expected: usize) {
@@ -318,5 +404,88 @@ fn main() {
             ]);
             report(&encode_title, bytes, count, &measure(&mut rows));
         }
+    }
+    for size in [16usize, 1 << 10] {
+        let count = Workload::count(size, TOTAL);
+        let title = format!(
+            "echo {} in memory, bursts of {BURST_FRAMES} ({count} messages)",
+            Workload::label(size, Content::Binary)
+        );
+        if !selected(&title) {
+            continue;
+        }
+        let w = Workload::new(size, Content::Binary, TOTAL);
+        let mut wire = w.wire.clone();
+        wire.extend(client_close());
+        let burst = w.wire.len() / count * BURST_FRAMES;
+        // Every echo must have been written: a server frame is the payload and a 2- or 4-byte
+        // header.
+        let least = count * (size + 2);
+        let written = Cell::new(0);
+        let checked = |name: &'static str, run: &dyn Fn(&Cell<usize>)| {
+            written.set(0);
+            run(&written);
+            assert!(
+                written.get() >= least,
+                "{name} wrote {} of {least} bytes",
+                written.get()
+            );
+        };
+        let mut rows: Vec<Candidate<'_>> = vec![(
+            "wsio",
+            Box::new(|| checked("wsio", &|out| wsio_echo(&wire, burst, out))),
+        )];
+        #[cfg(feature = "peers")]
+        rows.extend([
+            (
+                "tokio-tungstenite",
+                Box::new(|| {
+                    checked("tokio-tungstenite", &|out| {
+                        peers::tungstenite_echo(&wire, burst, out, false)
+                    })
+                }) as Box<dyn FnMut() + '_>,
+            ),
+            (
+                "tokio-tungstenite batched",
+                Box::new(|| {
+                    checked("tokio-tungstenite batched", &|out| {
+                        peers::tungstenite_echo(&wire, burst, out, true)
+                    })
+                }),
+            ),
+            (
+                "tokio-websockets",
+                Box::new(|| {
+                    checked("tokio-websockets", &|out| {
+                        peers::tokio_websockets_echo(&wire, burst, out, false)
+                    })
+                }),
+            ),
+            (
+                "tokio-websockets batched",
+                Box::new(|| {
+                    checked("tokio-websockets batched", &|out| {
+                        peers::tokio_websockets_echo(&wire, burst, out, true)
+                    })
+                }),
+            ),
+            (
+                "fastwebsockets",
+                Box::new(|| {
+                    checked("fastwebsockets", &|out| {
+                        peers::fastwebsockets_echo(&wire, burst, out, false)
+                    })
+                }),
+            ),
+            (
+                "fastwebsockets batched",
+                Box::new(|| {
+                    checked("fastwebsockets batched", &|out| {
+                        peers::fastwebsockets_echo(&wire, burst, out, true)
+                    })
+                }),
+            ),
+        ]);
+        report(&title, w.payload_bytes(), count, &measure(&mut rows));
     }
 }
