@@ -76,8 +76,12 @@ fn current_thread() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// A server loop run over the `wire` in bursts of `burst` bytes, adding what it writes to
+/// `written`; hand-batched or not (wsio's has one form, the README's).
+type EchoLoop = fn(&[u8], usize, &Cell<usize>, bool);
+
 /// The README's server loop (as `echo-server --runtime tokio`) over a [`BurstStream`].
-fn wsio_echo(wire: &[u8], burst: usize, written: &Cell<usize>) {
+fn wsio_echo(wire: &[u8], burst: usize, written: &Cell<usize>, _batched: bool) {
     current_thread().block_on(async {
         let stream = BurstStream::new(wire, burst, written);
         let mut ws =
@@ -293,7 +297,7 @@ fn report(title: &str, bytes: usize, messages: usize, rows: &[Row]) {
     for row in rows {
         let secs = row.time.as_secs_f64();
         let mut line = format!(
-            "  {:<18} {:>10.2} Mmsg/s {:>9.0} MiB/s",
+            "  {:<25} {:>10.2} Mmsg/s {:>9.0} MiB/s",
             row.name,
             messages as f64 / secs / 1e6,
             bytes as f64 / secs / (1 << 20) as f64
@@ -422,70 +426,42 @@ fn main() {
         // header.
         let least = count * (size + 2);
         let written = Cell::new(0);
-        let checked = |name: &'static str, run: &dyn Fn(&Cell<usize>)| {
+        let checked = |name: &str, echo: EchoLoop, batched: bool| {
             written.set(0);
-            run(&written);
+            echo(&wire, burst, &written, batched);
             assert!(
                 written.get() >= least,
                 "{name} wrote {} of {least} bytes",
                 written.get()
             );
         };
-        let mut rows: Vec<Candidate<'_>> = vec![(
-            "wsio",
-            Box::new(|| checked("wsio", &|out| wsio_echo(&wire, burst, out))),
-        )];
+        // Extended with the peers' loops when they are built.
+        #[allow(unused_mut)]
+        let mut loops: Vec<(&'static str, EchoLoop, bool)> = vec![("wsio", wsio_echo, false)];
         #[cfg(feature = "peers")]
-        rows.extend([
+        loops.extend([
             (
                 "tokio-tungstenite",
-                Box::new(|| {
-                    checked("tokio-tungstenite", &|out| {
-                        peers::tungstenite_echo(&wire, burst, out, false)
-                    })
-                }) as Box<dyn FnMut() + '_>,
+                peers::tungstenite_echo as EchoLoop,
+                false,
             ),
-            (
-                "tokio-tungstenite batched",
-                Box::new(|| {
-                    checked("tokio-tungstenite batched", &|out| {
-                        peers::tungstenite_echo(&wire, burst, out, true)
-                    })
-                }),
-            ),
-            (
-                "tokio-websockets",
-                Box::new(|| {
-                    checked("tokio-websockets", &|out| {
-                        peers::tokio_websockets_echo(&wire, burst, out, false)
-                    })
-                }),
-            ),
+            ("tokio-tungstenite batched", peers::tungstenite_echo, true),
+            ("tokio-websockets", peers::tokio_websockets_echo, false),
             (
                 "tokio-websockets batched",
-                Box::new(|| {
-                    checked("tokio-websockets batched", &|out| {
-                        peers::tokio_websockets_echo(&wire, burst, out, true)
-                    })
-                }),
+                peers::tokio_websockets_echo,
+                true,
             ),
-            (
-                "fastwebsockets",
-                Box::new(|| {
-                    checked("fastwebsockets", &|out| {
-                        peers::fastwebsockets_echo(&wire, burst, out, false)
-                    })
-                }),
-            ),
-            (
-                "fastwebsockets batched",
-                Box::new(|| {
-                    checked("fastwebsockets batched", &|out| {
-                        peers::fastwebsockets_echo(&wire, burst, out, true)
-                    })
-                }),
-            ),
+            ("fastwebsockets", peers::fastwebsockets_echo, false),
+            ("fastwebsockets batched", peers::fastwebsockets_echo, true),
         ]);
+        let mut rows: Vec<Candidate<'_>> = loops
+            .into_iter()
+            .map(|(name, echo, batched)| {
+                let run: Box<dyn FnMut() + '_> = Box::new(move || checked(name, echo, batched));
+                (name, run)
+            })
+            .collect();
         report(&title, w.payload_bytes(), count, &measure(&mut rows));
     }
 }
