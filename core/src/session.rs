@@ -175,6 +175,8 @@ impl Session {
 
     /// The next whole message; `Done(None)` once the peer has closed. A streamed message left
     /// unfinished by an earlier reader is skipped first.
+    // Inline: see the runtimes' `poll_recv`, whose hot path this is.
+    #[inline]
     pub fn poll_message(&mut self) -> Result<Progress<Option<Message>>, Error> {
         loop {
             if self.streaming {
