@@ -70,6 +70,8 @@ fn wsio_encode(messages: &[Message]) {
 /// Frames per burst in the echo tables: the TCP echo benchmark's window.
 const BURST_FRAMES: usize = 16;
 
+/// The runtime every async row runs on (wsio's echo loop and the async peers): tokio's
+/// current-thread scheduler, as the echo servers use.
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -166,14 +168,8 @@ mod peers {
         }
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-    }
-
     pub fn tokio_websockets_decode(wire: &[u8], expected: usize) {
-        runtime().block_on(async {
+        super::current_thread().block_on(async {
             let builder = tokio_websockets::ServerBuilder::new()
                 .limits(tokio_websockets::Limits::unlimited());
             let mut ws = builder.serve(MemStream::new(wire.to_vec()));
@@ -184,7 +180,7 @@ mod peers {
     }
 
     pub fn tokio_websockets_encode(messages: &[Message]) {
-        runtime().block_on(async {
+        super::current_thread().block_on(async {
             let mut ws =
                 tokio_websockets::ClientBuilder::new().take_over(MemStream::new(Vec::new()));
             for m in messages {
@@ -252,7 +248,7 @@ mod peers {
     }
 
     pub fn fastwebsockets_decode(wire: &[u8], expected: usize) {
-        runtime().block_on(async {
+        super::current_thread().block_on(async {
             let mut ws = fastwebsockets::WebSocket::after_handshake(
                 MemStream::new(wire.to_vec()),
                 fastwebsockets::Role::Server,
@@ -266,7 +262,7 @@ mod peers {
     }
 
     pub fn fastwebsockets_encode(messages: &[Message]) {
-        runtime().block_on(async {
+        super::current_thread().block_on(async {
             let mut ws = fastwebsockets::WebSocket::after_handshake(
                 MemStream::new(Vec::new()),
                 fastwebsockets::Role::Client,
