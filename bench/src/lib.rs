@@ -184,57 +184,6 @@ pub fn interleaved_medians(runs: usize, candidates: &mut [&mut dyn FnMut()]) -> 
         .collect()
 }
 
-/// A stream for the async peers: reads come from a prepared buffer, writes are counted and
-/// dropped. Always ready, so the benchmark measures the codec, not a socket.
-pub struct MemStream {
-    input: Vec<u8>,
-    pos: usize,
-    /// Bytes written to the stream.
-    pub written: usize,
-}
-
-impl MemStream {
-    /// A stream that yields `input` and then the end of the stream.
-    pub fn new(input: Vec<u8>) -> Self {
-        MemStream {
-            input,
-            pos: 0,
-            written: 0,
-        }
-    }
-}
-
-impl tokio::io::AsyncRead for MemStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let n = buf.remaining().min(self.input.len() - self.pos);
-        let start = self.pos;
-        buf.put_slice(&self.input[start..start + n]);
-        self.pos += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl tokio::io::AsyncWrite for MemStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.written += buf.len();
-        Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// A stream that behaves like a socket under the echo benchmark's load, in memory: it hands its
 /// input over in bursts of `burst` bytes (the echo benchmark's window of 16 frames), and once a
 /// burst is read the next read finds nothing (`Pending`, the task woken at once, as when a
@@ -252,6 +201,13 @@ pub struct BurstStream<'a> {
 }
 
 impl<'a> BurstStream<'a> {
+    /// A stream yielding `input` whole, as fast as it is read, then the end of the stream; bytes
+    /// written are added to `written`. For the decode and encode tables, which measure the
+    /// codecs, not a socket: reads never find the stream empty before its end.
+    pub fn whole(input: &'a [u8], written: &'a Cell<usize>) -> Self {
+        Self::new(input, input.len(), written)
+    }
+
     /// A stream yielding `input` in bursts of `burst` bytes, then the end of the stream;
     /// bytes written are added to `written`.
     pub fn new(input: &'a [u8], burst: usize, written: &'a Cell<usize>) -> Self {

@@ -18,8 +18,7 @@ use std::time::Duration;
 use std::cell::Cell;
 
 use wsio_bench::{
-    BurstStream, Content, MemStream, Workload, big_config, client_close, client_wire,
-    interleaved_medians,
+    BurstStream, Content, Workload, big_config, client_close, client_wire, interleaved_medians,
 };
 use wsio_core::{Connection, DeflateParams, Event, Message, Role};
 
@@ -110,7 +109,7 @@ mod peers {
     use std::cell::Cell;
 
     use futures_util::{SinkExt, StreamExt};
-    use wsio_bench::{BurstStream, MemStream, peer_loops};
+    use wsio_bench::{BurstStream, peer_loops};
     use wsio_core::Message;
 
     /// A blocking stream over a prepared buffer, for tungstenite.
@@ -172,7 +171,8 @@ mod peers {
         super::current_thread().block_on(async {
             let builder = tokio_websockets::ServerBuilder::new()
                 .limits(tokio_websockets::Limits::unlimited());
-            let mut ws = builder.serve(MemStream::new(wire.to_vec()));
+            let written = Cell::new(0);
+            let mut ws = builder.serve(BurstStream::whole(wire, &written));
             for _ in 0..expected {
                 black_box(ws.next().await.unwrap().unwrap());
             }
@@ -181,8 +181,9 @@ mod peers {
 
     pub fn tokio_websockets_encode(messages: &[Message]) {
         super::current_thread().block_on(async {
+            let written = Cell::new(0);
             let mut ws =
-                tokio_websockets::ClientBuilder::new().take_over(MemStream::new(Vec::new()));
+                tokio_websockets::ClientBuilder::new().take_over(BurstStream::whole(&[], &written));
             for m in messages {
                 let m = match m {
                     Message::Text(t) => tokio_websockets::Message::text(t.as_str().to_owned()),
@@ -249,8 +250,9 @@ mod peers {
 
     pub fn fastwebsockets_decode(wire: &[u8], expected: usize) {
         super::current_thread().block_on(async {
+            let written = Cell::new(0);
             let mut ws = fastwebsockets::WebSocket::after_handshake(
-                MemStream::new(wire.to_vec()),
+                BurstStream::whole(wire, &written),
                 fastwebsockets::Role::Server,
             );
             ws.set_max_message_size(usize::MAX);
@@ -263,8 +265,9 @@ mod peers {
 
     pub fn fastwebsockets_encode(messages: &[Message]) {
         super::current_thread().block_on(async {
+            let written = Cell::new(0);
             let mut ws = fastwebsockets::WebSocket::after_handshake(
-                MemStream::new(Vec::new()),
+                BurstStream::whole(&[], &written),
                 fastwebsockets::Role::Client,
             );
             for m in messages {
@@ -333,7 +336,6 @@ fn selected(title: &str) -> bool {
 }
 
 fn main() {
-    let _ = MemStream::new(Vec::new());
     let deflate = DeflateParams {
         server_no_context_takeover: true,
         client_no_context_takeover: true,
