@@ -238,8 +238,9 @@ impl Timer {
 pub struct Connection {
     role: Role,
     config: Config,
-    /// Mask keys; made on the first masked frame, so server connections carry none.
-    rng: Option<Box<Rng>>,
+    /// Mask keys, for a client (the operating system's bytes live per thread, so this holds
+    /// only a seeded source's state).
+    rng: Rng,
     /// permessage-deflate, when negotiated; it gives RSV1 its meaning.
     /// Boxed: most connections do not negotiate it, and the rest pay one pointer while idle.
     deflate: Option<Box<DeflateState>>,
@@ -330,7 +331,7 @@ impl Connection {
         Connection {
             fast_bound,
             role,
-            rng: None,
+            rng: Rng::new(config.key_source.clone()),
             config,
             deflate,
 
@@ -1475,11 +1476,7 @@ impl Connection {
         let mut header = FrameHeader::new(fin, opcode, payload.len() as u64);
         header.rsv1 = rsv1;
         if self.role == Role::Client {
-            let source = &self.config.key_source;
-            let rng = self
-                .rng
-                .get_or_insert_with(|| Box::new(Rng::new(source.clone())));
-            header.mask = Some(rng.mask_key());
+            header.mask = Some(self.rng.mask_key());
         }
         self.transmit.push_frame(header, payload, shared);
     }

@@ -55,20 +55,25 @@ pub fn give(mut buf: BytesMut, max: usize) {
 /// Puts `item` on a thread's idle list unless the list already holds `max`, in which case it
 /// is dropped: the one rule of every per-thread pool in the engine (these buffers, and the
 /// zlib states of `deflate::codec`).
-///
-/// A thread that is exiting may already have destroyed its lists while another thread-local's
-/// destructor still uses a connection; the item is then simply dropped.
 pub(crate) fn keep<T>(idle: &'static LocalKey<RefCell<Vec<T>>>, item: T, max: usize) {
-    let _ = idle.try_with(|idle| {
-        let mut idle = idle.borrow_mut();
+    with_list(idle, |idle| {
         if idle.len() < max {
             idle.push(item);
         }
     });
 }
 
-/// Takes an item from a thread's idle list, if there is one (and the list still exists: see
-/// [`keep`]).
+/// Takes an item from a thread's idle list, if there is one.
 pub(crate) fn pop<T>(idle: &'static LocalKey<RefCell<Vec<T>>>) -> Option<T> {
-    idle.try_with(|idle| idle.borrow_mut().pop()).ok().flatten()
+    with_list(idle, Vec::pop).flatten()
+}
+
+/// Runs `f` on a thread's idle list; `None` when the list no longer exists: a thread that is
+/// exiting may already have destroyed its lists while another thread-local's destructor still
+/// uses a connection, which then simply does without the pool.
+pub(crate) fn with_list<T, R>(
+    idle: &'static LocalKey<RefCell<Vec<T>>>,
+    f: impl FnOnce(&mut Vec<T>) -> R,
+) -> Option<R> {
+    idle.try_with(|idle| f(&mut idle.borrow_mut())).ok()
 }

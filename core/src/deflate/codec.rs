@@ -68,17 +68,14 @@ impl Deflater {
     /// A compressor from the thread's pool when one with these settings waits there, a new one
     /// otherwise.
     pub(crate) fn take(level: u32, window_bits: u8) -> Self {
-        IDLE_DEFLATERS
-            .try_with(|idle| {
-                let mut idle = idle.borrow_mut();
-                let found = idle
-                    .iter()
-                    .position(|d| d.level == level && d.window_bits == window_bits)?;
-                Some(idle.swap_remove(found))
-            })
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Deflater::new(level, window_bits))
+        pool::with_list(&IDLE_DEFLATERS, |idle| {
+            let found = idle
+                .iter()
+                .position(|d| d.level == level && d.window_bits == window_bits)?;
+            Some(idle.swap_remove(found))
+        })
+        .flatten()
+        .unwrap_or_else(|| Deflater::new(level, window_bits))
     }
 
     /// Returns a compressor that finished its message (so is reset) to the thread's pool.
