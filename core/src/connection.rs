@@ -568,16 +568,27 @@ impl Connection {
     /// `Err(Error::Protocol(_))` once, with the matching close frame queued; after that, and after
     /// [`Event::Close`], it returns `Err(Error::Closed)`. A timeout found by
     /// [`handle_timeout`](Self::handle_timeout) is reported here as `Err(Error::Timeout(_))`.
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        // Most frames are small whole messages: the fast path is inlined into the caller's
+        // loop and everything else stays out of line. Returned from a call, the event is a
+        // 48-byte value that the caller reads straight back from the stack, and `perf` showed
+        // it waiting on those loads (`codec` decode 16 B: 54-55 -> 67-71 M msgs/s).
+        match self.poll_complete_message()? {
+            Some(message) => Ok(Some(Event::Message(message))),
+            None => self.poll_general_event(),
+        }
+    }
+
+    /// `poll_event` for everything the fast path leaves: errors, control frames, fragments,
+    /// streamed reads, frames still arriving.
+    #[inline(never)]
+    fn poll_general_event(&mut self) -> Result<Option<Event>, Error> {
         if let Some(error) = self.pending_error.take() {
             return Err(error);
         }
         if self.input_closed {
             return Err(Error::Closed);
-        }
-        if let Some(message) = self.poll_complete_message()? {
-            // Most frames are small whole messages: tried first, without the general loop.
-            return Ok(Some(Event::Message(message)));
         }
         match self.next_event() {
             Ok(Some(event)) => Ok(Some(event)),
