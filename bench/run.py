@@ -4,6 +4,9 @@ server memory per idle connection. Python 3 standard library only.
 
     python3 bench/run.py            # full run: 5 rounds of 10 s per server and load, 10,000 idle conns
     python3 bench/run.py --quick    # smoke test: 1 round of 2 s, 1,000 idle conns
+    python3 bench/run.py --skip-memory --rounds 10 --seconds 3 --warmup 1 \
+        --servers "wsio,fastwebsockets batched,tokio-websockets batched,raw" \
+        --results bench/results/paired   # the echo bars alone, in tight rounds (BENCHMARKS.md)
 
 Builds once (`cargo build --release -p wsio-bench --features peers --bins`), then:
 
@@ -689,6 +692,12 @@ def main():
     p.add_argument("--no-pin", action="store_true", help="do not pin to cores 0 and 1")
     p.add_argument("--port-base", type=int, default=21000)
     p.add_argument(
+        "--results",
+        default=str(RESULTS),
+        help="where the JSON, charts and summary go (bench/results); a side measurement"
+        " (--servers, --skip-memory) written elsewhere leaves the full run's files as they are",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="smoke test: 1 round, 2 s runs, 0.5 s warm-up, 1000 idle connections, 1 memory round",
@@ -700,7 +709,7 @@ def main():
     )
     args = p.parse_args()
     if args.report_only:
-        report_from_saved()
+        report_from_saved(Path(args.results))
         return
     if args.quick:
         args.rounds, args.seconds, args.warmup = 1, 2, 0.5
@@ -712,46 +721,54 @@ def main():
     pinning = Pinning(not args.no_pin)
     ports = Ports(args.port_base)
     raise_fd_limit(4096)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
     info = meta(args)
     echo = memory = None
     if not args.skip_echo:
         echo = echo_bench(args, bindir, pinning, ports)
-        (RESULTS / "echo.json").write_text(json.dumps({"meta": info, "loads": echo}, indent=2))
+        (results / "echo.json").write_text(json.dumps({"meta": info, "loads": echo}, indent=2))
     if not args.skip_memory:
         memory = memory_bench(args, bindir, pinning, ports)
-        (RESULTS / "memory.json").write_text(json.dumps({"meta": info, "rows": memory}, indent=2))
-    render(info, echo, memory)
-    log(f"written: {RESULTS.relative_to(ROOT)}/{{echo,memory}}.{{json,svg}}, summary.md")
+        (results / "memory.json").write_text(json.dumps({"meta": info, "rows": memory}, indent=2))
+    render(results, info, echo, memory)
+    log(f"written to {results}: what was measured of echo.{{json,svg}}, memory.{{json,svg}}, summary.md")
 
 
-def render(info, echo, memory):
-    """Draws the charts and writes and prints the markdown summary of what was measured
-    (either part may be None: skipped)."""
+def render(results, info, echo, memory):
+    """Draws the charts and writes (in `results`) and prints the markdown summary of what was
+    measured (either part may be None: skipped)."""
     summary = []
     if echo is not None:
-        (RESULTS / "echo.svg").write_text(echo_svg(echo))
+        (results / "echo.svg").write_text(echo_svg(echo))
         summary.append(echo_markdown(echo))
     if memory is not None:
-        (RESULTS / "memory.svg").write_text(memory_svg(memory))
+        (results / "memory.svg").write_text(memory_svg(memory))
         summary.append(memory_markdown(memory))
     text = "\n".join(summary)
-    (RESULTS / "summary.md").write_text(
+    (results / "summary.md").write_text(
         f"<!-- bench/run.py, {info['date']}, commit {info['commit']}"
         f"{' (dirty)' if info['dirty'] else ''} -->\n\n{text}"
     )
     print(text)
 
 
-def report_from_saved():
-    """Renders summary.md and the charts again from echo.json and memory.json (ratios are
-    recomputed from the samples, so a change to the report needs no new measurement)."""
-    echo = json.loads((RESULTS / "echo.json").read_text())
-    memory = json.loads((RESULTS / "memory.json").read_text())
-    for load in echo["loads"]:
-        load["ratios"] = ratios(load["rows"])
-    (RESULTS / "echo.json").write_text(json.dumps(echo, indent=2))
-    render(echo["meta"], echo["loads"], memory["rows"])
+def report_from_saved(results):
+    """Renders summary.md and the charts again from `results`' echo.json and memory.json
+    (ratios are recomputed from the samples, so a change to the report needs no new
+    measurement); either file may be missing (a run that skipped that part)."""
+    echo = memory = None
+    if (results / "echo.json").exists():
+        echo = json.loads((results / "echo.json").read_text())
+        for load in echo["loads"]:
+            load["ratios"] = ratios(load["rows"])
+        (results / "echo.json").write_text(json.dumps(echo, indent=2))
+    if (results / "memory.json").exists():
+        memory = json.loads((results / "memory.json").read_text())
+    if echo is None and memory is None:
+        sys.exit(f"nothing saved in {results}: no echo.json or memory.json")
+    info = (echo or memory)["meta"]
+    render(results, info, echo and echo["loads"], memory and memory["rows"])
 
 
 if __name__ == "__main__":
