@@ -41,7 +41,7 @@ use crate::deflate::codec::{Deflater, INFLATE_CHUNK, Inflater, TAIL};
 
 use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::{apply_mask, mask_copy, unmask};
+use crate::mask::{apply_mask, mask_copy, unmask, unmask_append};
 use crate::message::{Message, MessageKind};
 use crate::pool;
 use crate::prepared::PreparedMessage;
@@ -57,6 +57,10 @@ const SHARE_THRESHOLD: usize = 1024;
 
 /// The block small payloads are packed into by the fast path.
 const SMALL_BLOCK: usize = 4096;
+
+/// Frames with a payload at least this long are read in their own way (`prepare_read`) and
+/// unmasked as they are copied in (`receive`); shorter ones, the common case, go as they come.
+const LARGE_FRAME: u64 = 16 * 1024;
 
 /// Which end of the connection this is. Clients mask what they send; servers must not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +141,27 @@ struct InFrame {
     ready: usize,
     /// Payload bytes unmasked so far, for the mask phase.
     unmasked: usize,
+    /// Payload bytes right after the `ready` ones that [`Connection::receive`] unmasked as it
+    /// copied them in: still to be validated, not to be unmasked again.
+    premasked: Premasked,
+}
+
+/// Payload bytes that [`Connection::receive`] unmasked on their way into the read buffer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Premasked {
+    /// How many.
+    len: usize,
+    /// Whether they are known to be all ASCII (looked at only for a text payload; `false`
+    /// says nothing).
+    ascii: bool,
+}
+
+impl Premasked {
+    /// Counts `len` more bytes, whose own verdict is `ascii`.
+    fn add(&mut self, len: usize, ascii: bool) {
+        self.ascii = (self.len == 0 || self.ascii) && ascii;
+        self.len += len;
+    }
 }
 
 /// A data message being received.
@@ -254,6 +279,9 @@ pub struct Connection {
     small_payloads: BytesMut,
     eof: bool,
     frame: Option<InFrame>,
+    /// With no frame in progress: how much of the payload of the frame whose header is at the
+    /// front of `read_buf` `receive` has already unmasked (see `receive_unmasked`).
+    front_premasked: Premasked,
     /// Boxed: only fragmented, compressed or streamed messages need one, and an idle
     /// connection then pays one pointer for it.
     message: Option<Box<InMessage>>,
@@ -337,6 +365,7 @@ impl Connection {
 
             read_buf: BytesMut::new(),
             read_consumed: 0,
+            front_premasked: Premasked::default(),
             small_payloads: BytesMut::new(),
             eof: false,
             frame: None,
@@ -462,7 +491,6 @@ impl Connection {
     /// `codec` benchmark). The reservation is within the frame limits already checked, and
     /// memory the peer never fills is address space, not resident memory.
     pub fn prepare_read(&mut self, max: usize) -> usize {
-        const LARGE: u64 = 16 * 1024;
         self.settle_read();
         if self.read_buf.capacity() == 0 {
             self.read_buf = pool::take(max + MAX_HEADER_LEN);
@@ -471,7 +499,7 @@ impl Connection {
             return self.fit_read(max);
         };
         let rest = frame.remaining - (self.read_buf.len() as u64).min(frame.remaining);
-        if frame.header.payload_len < LARGE || rest == 0 {
+        if frame.header.payload_len < LARGE_FRAME || rest == 0 {
             return self.fit_read(max);
         }
         let rest = usize::try_from(rest).unwrap_or(usize::MAX);
@@ -526,9 +554,99 @@ impl Connection {
     }
 
     /// Hands received transport bytes to the connection (a copying alternative to `read_buf`).
+    ///
+    /// A server unmasks the payload of a large data frame (16 KiB or more) as it copies it in,
+    /// when the payload follows everything already received: the rest of the frame in
+    /// progress, or a frame whose header starts `data`. Why: one pass over the payload instead
+    /// of the copy and then an unmasking pass over the buffer (`codec` decode, three runs
+    /// alternating with the build before: 1 MiB 85-93% -> 111-114% of memcpy, 64 KiB
+    /// 76-81% -> 78-92%). Pieces sized by [`prepare_read`](Self::prepare_read), as for
+    /// `read_buf`, keep a large payload in one buffer.
     pub fn receive(&mut self, data: &[u8]) {
         self.settle_read();
-        self.read_buf.extend_from_slice(data);
+        let taken = self.receive_unmasked(data);
+        self.read_buf.extend_from_slice(&data[taken..]);
+    }
+
+    /// The part of `receive` that unmasks on the way: appends the leading bytes of `data` that
+    /// belong to a large masked data frame's payload (and the frame's header before them, when
+    /// `data` starts a frame) unmasked, and returns how many bytes of `data` it took. Takes
+    /// only bytes that follow everything processed or unmasked so far, so the payload's
+    /// unmasked bytes always run unbroken from the front of what is still to be processed;
+    /// `process_arrived` skips unmasking them, and the fast path leaves a frame so begun to
+    /// the general one.
+    fn receive_unmasked(&mut self, data: &[u8]) -> usize {
+        if self.role != Role::Server || data.is_empty() {
+            return 0;
+        }
+        let held = self.read_buf.len();
+        if let Some(frame) = &mut self.frame {
+            let Some(key) = frame.header.mask else {
+                return 0;
+            };
+            if frame.header.payload_len < LARGE_FRAME
+                || frame.header.opcode.is_control()
+                || held != frame.ready + frame.premasked.len
+            {
+                return 0;
+            }
+            let due = frame.remaining.saturating_sub(held as u64);
+            let n = due.min(data.len() as u64) as usize;
+            if n == 0 {
+                return 0;
+            }
+            let text = self
+                .message
+                .as_ref()
+                .is_some_and(|m| m.utf8.is_some() && !m.compressed);
+            let ascii = unmask_append(&mut self.read_buf, &data[..n], key, frame.unmasked, text);
+            frame.unmasked += n;
+            frame.premasked.add(n, ascii);
+            return n;
+        }
+        // The next frame's header: at the front of `data`, or (when an earlier call began
+        // unmasking its payload) at the front of the buffer.
+        if held == 0 {
+            self.front_premasked = Premasked::default();
+        }
+        let (header, header_len, taken) = if held == 0 {
+            match FrameHeader::parse(data) {
+                Ok(Some((header, len))) => (header, len, len),
+                _ => return 0,
+            }
+        } else if self.front_premasked.len > 0 {
+            match FrameHeader::parse(&self.read_buf) {
+                Ok(Some((header, len))) => (header, len, 0),
+                _ => return 0,
+            }
+        } else {
+            return 0;
+        };
+        let Some(key) = header.mask else { return 0 };
+        let done = self.front_premasked.len;
+        if header.payload_len < LARGE_FRAME
+            || header.opcode.is_control()
+            || (held != 0 && held != header_len + done)
+        {
+            return 0;
+        }
+        let due = header.payload_len - done as u64;
+        let n = due.min((data.len() - taken) as u64) as usize;
+        if n == 0 {
+            return 0;
+        }
+        let text = match header.opcode {
+            OpCode::Text => !header.rsv1,
+            _ => self
+                .message
+                .as_ref()
+                .is_some_and(|m| m.utf8.is_some() && !m.compressed),
+        };
+        self.read_buf.extend_from_slice(&data[..taken]);
+        let payload = &data[taken..taken + n];
+        let ascii = unmask_append(&mut self.read_buf, payload, key, done, text);
+        self.front_premasked.add(n, ascii);
+        taken + n
     }
 
     /// Reports that the transport has no more bytes to give.
@@ -611,6 +729,7 @@ impl Connection {
             || self.input_closed
             || self.frame.is_some()
             || self.message_end_due
+            || self.front_premasked.len > 0
         {
             return Ok(None);
         }
@@ -630,13 +749,15 @@ impl Connection {
                     let Some((header, len)) = FrameHeader::parse(&self.read_buf)? else {
                         return Ok(None);
                     };
+                    let premasked = std::mem::take(&mut self.front_premasked);
                     self.check_header(&header)?;
                     self.read_buf.advance(len);
                     let frame = InFrame {
                         header,
                         remaining: header.payload_len,
                         ready: 0,
-                        unmasked: 0,
+                        unmasked: premasked.len,
+                        premasked,
                     };
                     self.frame = Some(frame);
                     if let Some(kind) = self.begin_incoming(&header) {
@@ -880,11 +1001,20 @@ impl Connection {
                 .expect("a data frame belongs to a message");
             // Compressed text is validated after inflation instead.
             let validate = message.utf8.is_some() && !message.compressed;
-            let ascii = match frame.header.mask {
-                Some(key) => unmask(fresh, key, frame.unmasked, validate),
-                None => false,
+            // The bytes `receive` unmasked come first; the rest (read into `read_buf`) are
+            // unmasked here.
+            let premasked = std::mem::take(&mut frame.premasked);
+            let (_, rest) = fresh.split_at_mut(premasked.len.min(fresh.len()));
+            let rest_ascii = match frame.header.mask {
+                Some(key) if !rest.is_empty() => unmask(rest, key, frame.unmasked, validate),
+                _ => false,
             };
-            frame.unmasked += fresh.len();
+            frame.unmasked += rest.len();
+            let ascii = match (premasked.len, rest.is_empty()) {
+                (0, _) => rest_ascii,
+                (_, true) => premasked.ascii,
+                _ => premasked.ascii && rest_ascii,
+            };
             if let (Some(utf8), true) = (&mut message.utf8, validate) {
                 // ASCII after a complete code point is valid as it stands; anything else,
                 // including ASCII where a code point's continuation is due, is checked.

@@ -19,9 +19,10 @@
 //! ```
 // Three exceptions, each measured and documented where it stands: in `mask::wide`, a call to
 // the masking loop compiled for AVX2 after the CPU was checked for it (large-frame decode
-// +7-14%); in `mask::mask_append`, setting a buffer's length over the spare capacity its loop
-// has just written (client encode 1 KiB +60%); in `Connection::renew_small_block`, giving a
-// reused small-payload block its zeroed storage back as room (small-message decode +6-14%).
+// +7-14%); in `mask::unmask_append` (which `mask_append` calls), setting a buffer's length over
+// the spare capacity its loop has just written (client encode 1 KiB +60%); in
+// `Connection::renew_small_block`, giving a reused small-payload block its zeroed storage back
+// as room (small-message decode +6-14%).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

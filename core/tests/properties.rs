@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use wsio_core::frame::MAX_HEADER_LEN;
 use wsio_core::testing::{Pair, drain_events, take_output};
 use wsio_core::{
-    Config, Connection, Error, Event, KeySource, Message, MessageKind, ReadMode, Role,
+    Config, Connection, DeflateParams, Error, Event, KeySource, Message, MessageKind,
+    ProtocolError, ReadMode, Role,
 };
 
 #[derive(Clone, Debug)]
@@ -209,6 +210,180 @@ proptest! {
         }
         // A connection fed garbage ends in a well-defined way: still waiting, or closed.
         let _ = conn.poll_event();
+    }
+}
+
+/// How a piece of the wire reaches the server in `however_fed` tests.
+#[derive(Clone, Copy, Debug)]
+enum Intake {
+    /// `receive`, then every event drained.
+    Receive,
+    /// `receive` with no poll after it: the next piece follows at once.
+    ReceiveOnly,
+    /// Appended to `read_buf`, as the runtimes read, then every event drained.
+    ReadBuf,
+}
+
+fn intake() -> impl Strategy<Value = Intake> {
+    prop_oneof![
+        Just(Intake::Receive),
+        Just(Intake::ReceiveOnly),
+        Just(Intake::ReadBuf)
+    ]
+}
+
+/// Feeds `wire` in pieces of the given sizes (cycled), each by its intake; the last piece is
+/// always followed by a poll.
+fn feed_mixed(
+    conn: &mut Connection,
+    wire: &[u8],
+    pieces: &[(usize, Intake)],
+) -> Vec<Result<Event, Error>> {
+    let (mut pos, mut events) = (0, Vec::new());
+    for &(size, how) in pieces.iter().cycle() {
+        if pos == wire.len() {
+            break;
+        }
+        let piece = &wire[pos..(pos + size).min(wire.len())];
+        pos += piece.len();
+        match how {
+            Intake::ReadBuf => conn.read_buf().extend_from_slice(piece),
+            Intake::Receive | Intake::ReceiveOnly => conn.receive(piece),
+        }
+        if !matches!(how, Intake::ReceiveOnly) || pos == wire.len() {
+            events.extend(drain_events(conn));
+        }
+    }
+    events
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    // `receive` unmasks a large frame's payload as it copies it in (from the frame's header
+    // or in the middle of it), `read_buf` leaves it to `poll_event`: mixed in any order, with
+    // or without a poll between pieces, and with large frames fragmented or between pings,
+    // every message arrives as sent.
+    fn large_frames_arrive_intact_however_fed(
+        sends in proptest::collection::vec(prop_oneof![
+            sized_message().prop_map(Send::Whole),
+            (sized_message(), proptest::collection::vec(0usize..30_000, 0..4))
+                .prop_map(|(m, c)| Send::Streamed(m, c)),
+            proptest::collection::vec(any::<u8>(), 0..=125).prop_map(Send::Ping),
+        ], 1..6),
+        pieces in proptest::collection::vec((1usize..50_000, intake()), 1..12),
+        fragment_size in 16_384usize..40_000,
+        streaming in any::<bool>(),
+    ) {
+        let mut client = Connection::new(Role::Client, Config { fragment_size, ..Config::default() });
+        queue(&mut client, &sends);
+        let wire = take_output(&mut client);
+        let mode = if streaming { ReadMode::Streaming } else { ReadMode::Whole };
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.set_read_mode(mode);
+        let events = feed_mixed(&mut server, &wire, &pieces);
+        if streaming {
+            // Against the same wire read at once into `read_buf`, where nothing is unmasked
+            // on the way in.
+            let mut reference = Connection::new(Role::Server, Config::default());
+            reference.set_read_mode(mode);
+            reference.read_buf().extend_from_slice(&wire);
+            let at_once = drain_events(&mut reference);
+            prop_assert_eq!(normalise(events), normalise(at_once));
+        } else {
+            let events: Vec<Event> = events.into_iter().map(Result::unwrap).collect();
+            prop_assert_eq!(events, expected(&sends));
+        }
+    }
+
+    #[test]
+    // Compressed frames are unmasked on the way in like any other (and inflated later):
+    // incompressible messages of 16 KiB and more, some with a compressible one between them.
+    fn large_compressed_frames_arrive_intact_however_fed(
+        messages in proptest::collection::vec(prop_oneof![
+            proptest::collection::vec(any::<u8>(), 16_384..50_000).prop_map(Message::binary),
+            sized_message(),
+        ], 1..4),
+        pieces in proptest::collection::vec((1usize..50_000, intake()), 1..12),
+    ) {
+        let params = DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let mut client = Connection::with_deflate(Role::Client, Config::default(), Some(params));
+        for m in &messages {
+            client.send(m.clone()).unwrap();
+        }
+        let wire = take_output(&mut client);
+        let mut server = Connection::with_deflate(Role::Server, Config::default(), Some(params));
+        let events: Vec<Event> = feed_mixed(&mut server, &wire, &pieces)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let sent: Vec<Event> = messages.into_iter().map(Event::Message).collect();
+        prop_assert_eq!(events, sent);
+    }
+
+    #[test]
+    // Bad UTF-8 in a large text frame fails the connection with 1007, wherever the bad byte
+    // is and however the frame is fed, as when the payload is unmasked in the buffer.
+    fn bad_utf8_in_a_large_frame_fails_however_fed(
+        len in 16_384usize..70_000,
+        bad_at in any::<proptest::sample::Index>(),
+        pieces in proptest::collection::vec((1usize..50_000, intake()), 1..12),
+        streaming in any::<bool>(),
+    ) {
+        let mut payload = vec![b'a'; len];
+        payload[bad_at.index(len)] = 0xFF;
+        let mut client = Connection::new(Role::Client, Config::default());
+        client.send(Message::binary(payload)).unwrap();
+        let mut wire = take_output(&mut client);
+        // The header is not masked: turn the binary frame into a text one.
+        wire[0] = 0x81;
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.set_read_mode(if streaming { ReadMode::Streaming } else { ReadMode::Whole });
+        let events = feed_mixed(&mut server, &wire, &pieces);
+        // The first error; pieces fed after it find the connection closed.
+        let first_error = events.iter().find(|e| e.is_err());
+        prop_assert!(matches!(first_error, Some(Err(Error::Protocol(ProtocolError::InvalidUtf8)))),
+                     "{:?}", first_error);
+        let out = take_output(&mut server);
+        // A close frame (with a reason) whose code is 1007.
+        prop_assert_eq!(out[0], 0x88);
+        prop_assert_eq!(&out[2..4], &[0x03, 0xEF][..]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    // A large masked frame's header with any flags and opcode, then any bytes (its payload and
+    // whatever follows), fed in pieces by any intake: `receive` unmasks what it takes for that
+    // frame's payload before `poll_event` has judged the header. Never a panic, and the input
+    // held stays within one frame and what arrived.
+    fn any_bytes_after_a_large_masked_header_never_panic(
+        b0 in any::<u8>(),
+        len in 16_384u16..=u16::MAX,
+        key in any::<[u8; 4]>(),
+        rest in proptest::collection::vec(any::<u8>(), 0..70_000),
+        pieces in proptest::collection::vec((1usize..30_000, intake()), 1..8),
+        streaming in any::<bool>(),
+    ) {
+        let mut wire = vec![b0, 0xFE];
+        wire.extend_from_slice(&len.to_be_bytes());
+        wire.extend_from_slice(&key);
+        wire.extend_from_slice(&rest);
+        let config = Config::default();
+        let mut server = Connection::new(Role::Server, config.clone());
+        server.set_read_mode(if streaming { ReadMode::Streaming } else { ReadMode::Whole });
+        feed_mixed(&mut server, &wire, &pieces);
+        let stats = server.buffer_stats();
+        prop_assert!(stats.read_buffered <= MAX_HEADER_LEN + config.max_frame_size + wire.len());
+        let _ = server.poll_event();
     }
 }
 
