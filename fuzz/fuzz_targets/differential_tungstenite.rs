@@ -1,9 +1,10 @@
 //! Differential: wsio's decoder against tungstenite's on the same valid input.
 //!
 //! The input is structured (`arbitrary`) into a valid stream from a peer: text (any UTF-8,
-//! fragments cut anywhere, code points included) and binary messages, pings and pongs between
-//! and inside fragmented messages, and optionally a close frame at the end; encoded and masked
-//! as the peer of the chosen role would. wsio reads it in arbitrary pieces, tungstenite from
+//! fragments cut anywhere, code points included) and binary messages, some of 16 KiB and more
+//! (which a server unmasks on their way in), pings and pongs between and inside fragmented
+//! messages, and optionally a close frame at the end; encoded and masked as the peer of the
+//! chosen role would. wsio reads it in arbitrary pieces, tungstenite from
 //! an in-memory stream; both must report the same messages, control frames and close, in the
 //! same order, and neither may fail before the stream ends.
 #![no_main]
@@ -21,6 +22,8 @@ struct Input {
     client: bool,
     streaming: bool,
     chunk_seed: u16,
+    /// Hand wsio pieces of up to 64 KiB (reads of a busy socket) rather than mostly tiny ones.
+    big_pieces: bool,
     items: Vec<Item>,
     close: Option<(u16, String)>,
 }
@@ -39,6 +42,28 @@ enum Item {
     },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
+    /// A message of 16 to 24 KiB (`unit` repeated; one per input), which a server unmasks as
+    /// `receive` copies it in rather than in its buffer; fragments cut at any size.
+    Large {
+        unit: String,
+        extra: u16,
+        binary: bool,
+        cuts: Vec<u16>,
+        ping: Option<(u8, Vec<u8>)>,
+    },
+}
+
+/// The payload of an `Item::Large`: whole copies of `unit` (so text stays UTF-8) up to
+/// 16 KiB and up to 8 KiB more (enough for every path; larger would only slow the fuzzer).
+fn large_payload(unit: &str, extra: u16) -> Vec<u8> {
+    let unit = if unit.is_empty() { "a" } else { unit };
+    let target = (16 << 10) + usize::from(extra % (8 << 10));
+    unit.as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(target.div_ceil(unit.len()) * unit.len())
+        .collect()
 }
 
 /// A stream that reads the peer's bytes and swallows what tungstenite writes (its pongs).
@@ -68,11 +93,11 @@ fn control(payload: &[u8]) -> &[u8] {
 }
 
 /// Cuts `payload` into fragments at the given sizes; the rest is the last fragment.
-fn fragments<'a>(payload: &'a [u8], cuts: &[u8]) -> Vec<&'a [u8]> {
+fn fragments<'a, C: Copy + Into<usize>>(payload: &'a [u8], cuts: &[C]) -> Vec<&'a [u8]> {
     let mut out = Vec::new();
     let mut rest = payload;
     for &cut in cuts.iter().take(32) {
-        let n = usize::from(cut).min(rest.len());
+        let n = cut.into().min(rest.len());
         out.push(&rest[..n]);
         rest = &rest[n..];
     }
@@ -93,8 +118,10 @@ fuzz_target!(|input: Input| {
     };
 
     let mut wire = Vec::new();
+    let mut large_done = false;
     for item in &input.items {
-        let (opcode, payload, cuts, ping) = match item {
+        let large;
+        let (opcode, pieces, ping) = match item {
             Item::Ping(p) => {
                 wire.extend(encode_frame(true, false, 0x9, control(p), mask()));
                 continue;
@@ -103,10 +130,26 @@ fuzz_target!(|input: Input| {
                 wire.extend(encode_frame(true, false, 0xA, control(p), mask()));
                 continue;
             }
-            Item::Text { text, cuts, ping } => (0x1, text.as_bytes(), cuts, ping),
-            Item::Binary { data, cuts, ping } => (0x2, &data[..], cuts, ping),
+            Item::Text { text, cuts, ping } => (0x1, fragments(text.as_bytes(), cuts), ping),
+            Item::Binary { data, cuts, ping } => (0x2, fragments(data, cuts), ping),
+            Item::Large {
+                unit,
+                extra,
+                binary,
+                cuts,
+                ping,
+            } => {
+                // One per input: each costs thousands of tiny pieces, and the fuzzer's speed
+                // is its coverage.
+                if large_done {
+                    continue;
+                }
+                large_done = true;
+                large = large_payload(unit, *extra);
+                let opcode = if *binary { 0x2 } else { 0x1 };
+                (opcode, fragments(&large, cuts), ping)
+            }
         };
-        let pieces = fragments(payload, cuts);
         let last = pieces.len() - 1;
         for (i, piece) in pieces.iter().enumerate() {
             let op = if i == 0 { opcode } else { 0x0 };
@@ -139,7 +182,20 @@ fuzz_target!(|input: Input| {
         ours.set_read_mode(ReadMode::Streaming);
     }
     let mut log = Log::default();
-    for piece in Chunker::new(u64::from(input.chunk_seed)).split(&wire) {
+    let mut chunker = Chunker::new(u64::from(input.chunk_seed));
+    let pieces = if input.big_pieces {
+        let mut pieces = Vec::new();
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let n = (chunker.next_len() * 223).min(rest.len());
+            pieces.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+        pieces
+    } else {
+        chunker.split(&wire)
+    };
+    for piece in pieces {
         ours.receive(piece);
         log.drain(&mut ours);
     }
