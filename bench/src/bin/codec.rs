@@ -1,6 +1,12 @@
 //! In-memory decode (server role, masked client frames) and encode (client role) throughput of
 //! wsio and its peers in one run, with memcpy of the same bytes as the ceiling.
 //!
+//! wsio decodes twice: `wsio` is handed the bytes with `Connection::receive` (the sans-IO
+//! intake of bytes the caller holds, which unmasks a large frame's payload as it copies it),
+//! `wsio read_buf` has them copied into its read buffer, as the runtimes' socket reads do
+//! (unmasked in place afterwards). The peers are handed theirs through their own stream
+//! interfaces over the same memory, each a copy.
+//!
 //! `cargo run --release -p wsio-bench --features peers --bin codec` (peers are measured only
 //! with the feature; without it, wsio and memcpy alone). Prints medians of 7 runs, taken in
 //! rounds that time every row of a table once, and ratios.
@@ -31,16 +37,30 @@ struct Row {
     time: Duration,
 }
 
-fn wsio_decode(wire: &[u8], expected: usize, deflate: Option<DeflateParams>) {
+/// How wsio's decode row is handed its bytes.
+#[derive(Clone, Copy)]
+enum Intake {
+    /// `Connection::receive`: bytes the caller holds, copied in (and a large frame's payload
+    /// unmasked on the way), as a sans-IO user feeds them.
+    Receive,
+    /// Straight into `Connection::read_buf`, as the runtimes read a socket (the copy here stands
+    /// for the socket read's); unmasked in place afterwards.
+    ReadBuf,
+}
+
+fn wsio_decode(wire: &[u8], expected: usize, deflate: Option<DeflateParams>, intake: Intake) {
     let mut conn = Connection::with_deflate(Role::Server, big_config(), deflate);
     let mut received = 0;
-    // As the async runtimes read a socket: reads of up to 64 KiB straight into the
-    // connection's buffer, sized by `prepare_read` (which ends a read at the end of a large
-    // frame).
+    // Reads of up to 64 KiB, sized by `prepare_read` (which ends a read at the end of a large
+    // frame and makes room for it), as the runtimes read.
     let mut pos = 0;
     while pos < wire.len() {
         let n = conn.prepare_read(64 << 10).min(wire.len() - pos);
-        conn.read_buf().extend_from_slice(&wire[pos..pos + n]);
+        let piece = &wire[pos..pos + n];
+        match intake {
+            Intake::Receive => conn.receive(piece),
+            Intake::ReadBuf => conn.read_buf().extend_from_slice(piece),
+        }
         pos += n;
         while let Some(event) = conn.poll_event().unwrap() {
             if let Event::Message(m) = event {
@@ -358,10 +378,19 @@ fn main() {
                 let compressed = client_wire(&w.messages, Some(deflate));
                 let mut rows: Vec<Candidate<'_>> = vec![
                     ("memcpy", Box::new(|| memcpy(&w.wire))),
-                    ("wsio", Box::new(|| wsio_decode(&w.wire, count, None))),
+                    (
+                        "wsio",
+                        Box::new(|| wsio_decode(&w.wire, count, None, Intake::Receive)),
+                    ),
+                    (
+                        "wsio read_buf",
+                        Box::new(|| wsio_decode(&w.wire, count, None, Intake::ReadBuf)),
+                    ),
                     (
                         "wsio+deflate",
-                        Box::new(|| wsio_decode(&compressed, count, Some(deflate))),
+                        Box::new(|| {
+                            wsio_decode(&compressed, count, Some(deflate), Intake::Receive)
+                        }),
                     ),
                 ];
                 #[cfg(feature = "peers")]
