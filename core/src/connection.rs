@@ -493,6 +493,10 @@ impl Connection {
     pub fn prepare_read(&mut self, max: usize) -> usize {
         self.settle_read();
         if self.read_buf.capacity() == 0 {
+            // An empty view at the end of storage a payload was cut from still holds that
+            // storage: let it go first, so that when the application has already dropped the
+            // payload, the allocator can hand the same (cache-warm) memory straight back.
+            self.read_buf = BytesMut::new();
             self.read_buf = pool::take(max + MAX_HEADER_LEN);
         }
         let Some(frame) = &self.frame else {
