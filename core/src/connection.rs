@@ -634,7 +634,9 @@ impl Connection {
         {
             return 0;
         }
-        let due = header.payload_len - done as u64;
+        // Saturating: `done` counts bytes of this very frame, unless the caller rewrote the
+        // buffer behind `read_buf`'s back, which may garble its input but must not panic.
+        let due = header.payload_len.saturating_sub(done as u64);
         let n = due.min((data.len() - taken) as u64) as usize;
         if n == 0 {
             return 0;
