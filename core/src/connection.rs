@@ -186,6 +186,14 @@ struct InMessage {
     tail_fed: usize,
 }
 
+impl InMessage {
+    /// Whether its payload is checked as UTF-8 as it arrives: text, unless compressed (then
+    /// what is checked is the inflated output instead).
+    fn validates_arrivals(&self) -> bool {
+        self.utf8.is_some() && !self.compressed
+    }
+}
+
 /// How a message is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SendOptions {
@@ -602,7 +610,7 @@ impl Connection {
             let text = self
                 .message
                 .as_ref()
-                .is_some_and(|m| m.utf8.is_some() && !m.compressed);
+                .is_some_and(|m| m.validates_arrivals());
             let ascii = unmask_append(&mut self.read_buf, &data[..n], key, frame.unmasked, text);
             frame.unmasked += n;
             frame.premasked.add(n, ascii);
@@ -610,10 +618,8 @@ impl Connection {
         }
         // The next frame's header: at the front of `data`, or (when an earlier call began
         // unmasking its payload) at the front of the buffer.
-        if held == 0 {
-            self.front_premasked = Premasked::default();
-        }
         let (header, header_len, taken) = if held == 0 {
+            self.front_premasked = Premasked::default();
             match FrameHeader::parse(data) {
                 Ok(Some((header, len))) => (header, len, len),
                 _ => return 0,
@@ -646,7 +652,7 @@ impl Connection {
             _ => self
                 .message
                 .as_ref()
-                .is_some_and(|m| m.utf8.is_some() && !m.compressed),
+                .is_some_and(|m| m.validates_arrivals()),
         };
         self.read_buf.extend_from_slice(&data[..taken]);
         let payload = &data[taken..taken + n];
@@ -1006,7 +1012,7 @@ impl Connection {
                 .as_mut()
                 .expect("a data frame belongs to a message");
             // Compressed text is validated after inflation instead.
-            let validate = message.utf8.is_some() && !message.compressed;
+            let validate = message.validates_arrivals();
             // The bytes `receive` unmasked come first; the rest (read into `read_buf`) are
             // unmasked here.
             let premasked = std::mem::take(&mut frame.premasked);
