@@ -21,8 +21,9 @@
 // the masking loop compiled for AVX2 after the CPU was checked for it (large-frame decode
 // +7-14%); in `mask::unmask_append` (which `mask_append` calls), setting a buffer's length over
 // the spare capacity its loop has just written (client encode 1 KiB +60%); in
-// `Connection::renew_small_block`, giving a reused small-payload block its zeroed storage back
-// as room (small-message decode +6-14%).
+// `Connection::renew_small_block`, giving a reused small-payload block (its own, or one an idle
+// connection left in the thread's pool) its zeroed storage back as room (small-message decode
+// +6-14%).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -7,9 +7,10 @@
 //! the engine borrows its output buffer when it
 //! queues a frame and gives it back once everything was written and the runtime reports the
 //! connection idle ([`Connection::release_idle_buffers`](crate::Connection::release_idle_buffers)).
-//! Thousands of idle connections then hold no buffers at all, while a busy one keeps reusing
-//! warm memory without asking the allocator. The pool is plain thread-local storage: the
-//! engine still starts no thread and does no I/O.
+//! The block small received payloads are packed into goes the same way, to a list of its
+//! own. Thousands of idle connections then hold no buffers at all, while a busy one keeps
+//! reusing warm memory without asking the allocator. The pool is plain thread-local storage:
+//! the engine still starts no thread and does no I/O.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
@@ -27,6 +28,9 @@ pub const MAX_POOLED: usize = 64 * 1024 + crate::frame::MAX_HEADER_LEN;
 
 thread_local! {
     static IDLE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    /// Small-payload blocks given back by connections. Apart from `IDLE` because they promise
+    /// more: every byte of their storage is initialised (see `give_block`).
+    static IDLE_BLOCKS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A buffer with room for at least `size` bytes, from the pool when one is there.
@@ -50,6 +54,35 @@ pub fn give(mut buf: BytesMut, max: usize) {
         return;
     }
     keep(&IDLE, buf, POOL_PER_THREAD);
+}
+
+/// A small-payload block that a connection gave back, if this thread has one: empty, with
+/// room, every byte of its storage initialised, as given to [`give_block`].
+pub(crate) fn take_block() -> Option<BytesMut> {
+    pop(&IDLE_BLOCKS)
+}
+
+/// Keeps a connection's small-payload block for the next connection on this thread that needs
+/// one, which is spared the allocation and the zeroing. The caller promises that every byte of
+/// the block's storage was initialised when it was made, and that blocks are `size` bytes
+/// unless made for one longer payload.
+///
+/// A block that messages the application holds still share is kept too: the room it has left
+/// serves the next connection, and once those messages are dropped the whole block does. Why:
+/// a runtime lets its buffers go once everything received is consumed, which is when it
+/// returns the last message of a burst, cut from this very block; dropping the block then
+/// would leave every burst to make and zero a new one. Dropped instead: a block without room
+/// that cannot be reclaimed yet, and one made for a longer payload.
+pub(crate) fn give_block(mut block: BytesMut, size: usize) {
+    block.clear();
+    let keep_it = if block.try_reclaim(size) {
+        block.capacity() == size
+    } else {
+        block.capacity() > 0
+    };
+    if keep_it {
+        keep(&IDLE_BLOCKS, block, POOL_PER_THREAD);
+    }
 }
 
 /// Puts `item` on a thread's idle list unless the list already holds `max`, in which case it

@@ -7,12 +7,15 @@
 //! state (a compressor alone is about 256 KiB; without context takeover none is needed between
 //! messages). Measured as the heap bytes still live per extra connection pair (both ends, both
 //! wsio, on one tokio thread) once pools are warm: pools are per thread, not per connection.
+//! And what an idle connection lets go of serves the next one on its thread: reading a burst
+//! of small messages then allocates nothing.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use wsio_core::{Config, DeflateConfig, Message};
+use wsio_core::testing::take_output;
+use wsio_core::{Config, Connection, DeflateConfig, Event, Message, Role};
 use wsio_tests::{CountingAlloc, measure};
 use wsio_tokio::{ClientHandshake, ClientOptions, Upgrader, WebSocketStream};
 
@@ -112,4 +115,97 @@ fn an_idle_connection_holds_no_deflate_state() {
     eprintln!("{bytes} bytes per idle connection pair with deflate");
     // A compressor kept between messages alone would be about 256 KiB.
     assert!(bytes <= 5 * 1024, "{bytes} bytes per idle pair");
+}
+
+/// The bytes a client sends for `messages` (masked, as a server receives them).
+fn client_wire(messages: &[Message]) -> Vec<u8> {
+    let mut client = Connection::new(Role::Client, Config::default());
+    for message in messages {
+        client.send(message.clone()).unwrap();
+    }
+    take_output(&mut client)
+}
+
+/// A burst of small messages, text and binary, as a chat or a game sends them.
+fn small_messages() -> Vec<Message> {
+    (0..16)
+        .map(|i| match i % 2 {
+            0 => Message::text(format!("message {i}")),
+            _ => Message::binary(vec![i as u8; 40]),
+        })
+        .collect()
+}
+
+/// Reads `wire` the way the runtimes read a socket, appending the messages to `into`.
+fn read_burst(server: &mut Connection, wire: &[u8], into: &mut Vec<Message>) {
+    let n = server.prepare_read(4096);
+    assert!(wire.len() <= n, "one read takes the burst");
+    server.read_buf().extend_from_slice(wire);
+    while let Some(event) = server.poll_event().unwrap() {
+        match event {
+            Event::Message(message) => into.push(message),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_connection_that_goes_idle_lends_its_buffers_to_the_next_one_on_its_thread() {
+    let messages = small_messages();
+    let wire = client_wire(&messages);
+    let mut first = Connection::new(Role::Server, Config::default());
+    let mut received = Vec::with_capacity(messages.len());
+    read_burst(&mut first, &wire, &mut received);
+    assert_eq!(received, messages);
+    // Let go while the application still holds the burst's messages, as a runtime does when
+    // it returns the last of them.
+    assert!(first.release_read_buf());
+    first.release_idle_buffers();
+    received.clear();
+
+    // The next connection on the thread reads with the buffers lent: the read buffer and the
+    // block its payloads are packed into, here the room left beside the messages still held
+    // (a new block would cost an allocation, its zeroing, and another allocation for the
+    // header that lets messages share it).
+    let mut second = Connection::new(Role::Server, Config::default());
+    let ((), usage) = measure(|| read_burst(&mut second, &wire, &mut received));
+    assert_eq!(received, messages);
+    assert_eq!(usage.calls, 0, "lent while messages were held: {usage:?}");
+    // This time the application is done with the messages first: the block goes back whole.
+    received.clear();
+    assert!(second.release_read_buf());
+    second.release_idle_buffers();
+
+    let mut third = Connection::new(Role::Server, Config::default());
+    let ((), usage) = measure(|| read_burst(&mut third, &wire, &mut received));
+    assert_eq!(received, messages);
+    assert_eq!(usage.calls, 0, "lent once they were dropped: {usage:?}");
+}
+
+#[test]
+fn a_block_that_a_held_message_shares_lends_only_its_room() {
+    let kept = Message::binary(vec![0xAA; 100]);
+    let mut first = Connection::new(Role::Server, Config::default());
+    let mut received = Vec::new();
+    read_burst(
+        &mut first,
+        &client_wire(std::slice::from_ref(&kept)),
+        &mut received,
+    );
+    assert!(first.release_read_buf());
+    // The application still holds the message when the connection lets its block go.
+    first.release_idle_buffers();
+
+    // Enough messages through other connections on this thread to fill a few blocks.
+    let others: Vec<Message> = (0..100).map(|i| Message::binary(vec![i; 100])).collect();
+    for burst in others.chunks(10) {
+        let mut other = Connection::new(Role::Server, Config::default());
+        let mut got = Vec::new();
+        read_burst(&mut other, &client_wire(burst), &mut got);
+        assert_eq!(got, burst);
+        drop(got);
+        assert!(other.release_read_buf());
+        other.release_idle_buffers();
+    }
+    assert_eq!(received, vec![kept]);
 }
