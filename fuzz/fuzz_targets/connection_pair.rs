@@ -9,7 +9,9 @@
 //! - a refused command (an error) queues nothing; output grows past `max_pending_output` by at
 //!   most one frame: a command is refused once the output is full, automatic pongs coalesce,
 //!   and neither heartbeats nor a peer that keeps pinging can push it further;
-//! - read buffers grow with what arrived, never with what a header declares.
+//! - read buffers grow with what arrived, never with what a header declares;
+//! - a received message the application still holds never changes, whatever buffers the
+//!   connections give back to their thread's pool and take from it again.
 #![no_main]
 
 use std::collections::VecDeque;
@@ -106,6 +108,13 @@ enum Op {
     },
     Eof {
         client: bool,
+    },
+    /// What a runtime does when a connection goes idle: the read buffer and the buffers kept
+    /// for reuse go back to the thread's pool, shared by both ends here; with `drop_held`,
+    /// the application first lets go of the messages it held.
+    Idle {
+        client: bool,
+        drop_held: bool,
     },
 }
 
@@ -432,6 +441,14 @@ fuzz_target!(|input: Input| {
                 let end = &mut ends[usize::from(!client)];
                 end.conn.receive_eof();
                 end.tainted = true;
+            }
+            Op::Idle { client, drop_held } => {
+                let end = &mut ends[usize::from(!client)];
+                if *drop_held {
+                    end.log.held.clear();
+                }
+                end.conn.release_read_buf();
+                end.conn.release_idle_buffers();
             }
         }
 

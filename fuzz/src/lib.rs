@@ -6,11 +6,14 @@
 //!   reassembly, on the read mode);
 //! - nothing follows an error or the peer's close;
 //! - buffers stay within the configured limits and never grow towards a declared length;
-//! - whatever one side emits, a fresh peer of the other role accepts without a protocol error.
+//! - whatever one side emits, a fresh peer of the other role accepts without a protocol error;
+//! - a message the application holds never changes.
+
+use std::collections::VecDeque;
 
 use bytes::Buf;
 use wsio_core::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use wsio_core::{Config, Connection, DeflateParams, Error, Event, MessageKind, Role};
+use wsio_core::{Config, Connection, DeflateParams, Error, Event, Message, MessageKind, Role};
 
 /// The most a single frame adds to the output beyond its payload: a full header.
 pub const FRAME_OVERHEAD: usize = MAX_HEADER_LEN;
@@ -96,12 +99,23 @@ pub struct Log {
     streaming: Option<(MessageKind, Vec<u8>)>,
     /// An error or the peer's close was reported: nothing may follow.
     pub done: bool,
+    /// The last few whole messages as handed out, held as an application would hold them,
+    /// each with a copy of its bytes: buffers the connection reuses (the block small payloads
+    /// are packed into, lent to a pool when the connection goes idle) must never overwrite a
+    /// message still held. Checked on every `drain`.
+    pub held: VecDeque<(Message, Vec<u8>)>,
 }
+
+/// How many received messages a [`Log`] holds on to.
+const HELD: usize = 8;
 
 impl Log {
     /// Polls `conn` until it needs more input, checking the event grammar and the message
     /// size limit on the way.
     pub fn drain(&mut self, conn: &mut Connection) {
+        for (message, copy) in &self.held {
+            assert_eq!(message.as_bytes(), &copy[..], "a held message changed");
+        }
         let max_message = conn.config().max_message_size;
         loop {
             let polled = conn.poll_event();
@@ -128,6 +142,11 @@ impl Log {
                     }
                     self.recs
                         .push(Rec::Message(m.kind(), m.as_bytes().to_vec()));
+                    if self.held.len() == HELD {
+                        self.held.pop_front();
+                    }
+                    let copy = m.as_bytes().to_vec();
+                    self.held.push_back((m, copy));
                 }
                 Event::MessageStart(kind) => {
                     assert!(self.streaming.is_none(), "message start inside a stream");
