@@ -51,7 +51,7 @@ pub fn take(size: usize) -> BytesMut {
     .flatten();
     match pooled {
         Some(mut buf) => {
-            // Pooled buffers are empty and unshared; one smaller than asked for grows.
+            // Pooled buffers are empty (see `give`); one smaller than asked for grows.
             buf.reserve(size);
             buf
         }
