@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use wsio_core::testing::take_output;
 use wsio_core::{Config, Connection, DeflateConfig, Event, Message, Role};
-use wsio_tests::{CountingAlloc, measure};
+use wsio_tests::{CountingAlloc, discard_output, measure};
 use wsio_tokio::{ClientHandshake, ClientOptions, Upgrader, WebSocketStream};
 
 #[global_allocator]
@@ -210,16 +210,6 @@ fn a_block_that_a_held_message_shares_lends_only_its_room() {
     assert_eq!(received, vec![kept]);
 }
 
-/// Writes out everything `conn` queued, as a socket that takes it all would, without keeping
-/// it (a copy would be an allocation of the test's own).
-fn drain_output(conn: &mut Connection) {
-    use bytes::Buf;
-    while let Some(out) = conn.poll_transmit() {
-        let n = out.remaining();
-        out.advance(n);
-    }
-}
-
 /// Reads a burst and sends every message back, as an echo server does (`received`: room
 /// for the burst, made by the caller).
 fn echo_burst(server: &mut Connection, wire: &[u8], received: &mut Vec<Message>) {
@@ -227,7 +217,7 @@ fn echo_burst(server: &mut Connection, wire: &[u8], received: &mut Vec<Message>)
     for message in received.drain(..) {
         server.send(message).unwrap();
     }
-    drain_output(server);
+    discard_output(server);
 }
 
 #[test]
