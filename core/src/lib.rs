@@ -36,6 +36,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod payload;
 pub mod pool;
 pub mod prepared;
 pub mod rng;
@@ -52,6 +53,7 @@ pub use connection::{BufferStats, Connection, Event, ReadMode, Role, SendOptions
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, ProtocolError, TimeoutKind};
 pub use message::{Message, MessageKind, Utf8Bytes};
+pub use payload::Payload;
 pub use prepared::PreparedMessage;
 pub use rng::KeySource;
 pub use session::{Progress, Session, SessionError};

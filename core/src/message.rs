@@ -6,22 +6,24 @@ use std::str;
 
 use bytes::Bytes;
 
-/// Reference-counted bytes known to be valid UTF-8.
+use crate::payload::Payload;
+
+/// A [`Payload`] known to be valid UTF-8.
 ///
 /// Text messages are handed out as `Utf8Bytes` so that a received text payload, already
 /// validated while it arrived, can be read as `&str` without a second pass or a copy.
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Utf8Bytes(Bytes);
+pub struct Utf8Bytes(Payload);
 
 impl Utf8Bytes {
     /// An empty string.
     pub const fn new() -> Self {
-        Utf8Bytes(Bytes::new())
+        Utf8Bytes(Payload::new())
     }
 
     /// A static string, without copying.
     pub const fn from_static(s: &'static str) -> Self {
-        Utf8Bytes(Bytes::from_static(s.as_bytes()))
+        Utf8Bytes(Payload::from_static(s.as_bytes()))
     }
 
     /// The text.
@@ -36,14 +38,20 @@ impl Utf8Bytes {
         &self.0
     }
 
-    /// The underlying `Bytes`, without copying.
+    /// The UTF-8 bytes as `Bytes`: without copying unless they are held inline
+    /// ([`Payload::into_bytes`]).
     pub fn into_bytes(self) -> Bytes {
+        self.0.into_bytes()
+    }
+
+    /// The UTF-8 bytes as the [`Payload`] they are held in, without copying.
+    pub fn into_payload(self) -> Payload {
         self.0
     }
 
     /// Wraps bytes the caller has already validated. Crate-internal: the connection validates
     /// text incrementally while it arrives.
-    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+    pub(crate) fn from_validated(bytes: Payload) -> Self {
         debug_assert!(str::from_utf8(&bytes).is_ok());
         Utf8Bytes(bytes)
     }
@@ -56,9 +64,9 @@ impl Deref for Utf8Bytes {
     }
 }
 
-impl TryFrom<Bytes> for Utf8Bytes {
+impl TryFrom<Payload> for Utf8Bytes {
     type Error = str::Utf8Error;
-    fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
+    fn try_from(bytes: Payload) -> Result<Self, Self::Error> {
         if !crate::utf8::is_utf8(&bytes) {
             // The fast check says only yes or no; std says where, for the error.
             str::from_utf8(&bytes)?;
@@ -67,15 +75,23 @@ impl TryFrom<Bytes> for Utf8Bytes {
     }
 }
 
-impl From<String> for Utf8Bytes {
-    fn from(s: String) -> Self {
-        Utf8Bytes(Bytes::from(s))
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = str::Utf8Error;
+    fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
+        Utf8Bytes::try_from(Payload::from(bytes))
     }
 }
 
+impl From<String> for Utf8Bytes {
+    fn from(s: String) -> Self {
+        Utf8Bytes(Payload::from(s))
+    }
+}
+
+/// A copy: inline when it fits ([`Payload::copy_from_slice`]).
 impl From<&str> for Utf8Bytes {
     fn from(s: &str) -> Self {
-        Utf8Bytes(Bytes::copy_from_slice(s.as_bytes()))
+        Utf8Bytes(Payload::copy_from_slice(s.as_bytes()))
     }
 }
 
@@ -107,7 +123,7 @@ pub enum Message {
     /// A text message.
     Text(Utf8Bytes),
     /// A binary message.
-    Binary(Bytes),
+    Binary(Payload),
 }
 
 impl Message {
@@ -117,14 +133,14 @@ impl Message {
     }
 
     /// A binary message.
-    pub fn binary(data: impl Into<Bytes>) -> Self {
+    pub fn binary(data: impl Into<Payload>) -> Self {
         Message::Binary(data.into())
     }
 
     /// A message of `kind` from a payload already checked (text is valid UTF-8). Crate-internal:
     /// the connection validates text as it arrives.
     #[inline]
-    pub(crate) fn from_validated(kind: MessageKind, payload: Bytes) -> Self {
+    pub(crate) fn from_validated(kind: MessageKind, payload: Payload) -> Self {
         match kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
@@ -147,10 +163,16 @@ impl Message {
         }
     }
 
-    /// The payload as `Bytes`, without copying.
+    /// The payload as `Bytes`: without copying unless it is held inline
+    /// ([`Payload::into_bytes`]).
     pub fn into_bytes(self) -> Bytes {
+        self.into_payload().into_bytes()
+    }
+
+    /// The payload, without copying.
+    pub fn into_payload(self) -> Payload {
         match self {
-            Message::Text(t) => t.into_bytes(),
+            Message::Text(t) => t.into_payload(),
             Message::Binary(b) => b,
         }
     }

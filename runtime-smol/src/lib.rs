@@ -46,7 +46,8 @@ pub use stream::MaybeTlsStream;
 pub use wsio_async::{Error, Result};
 pub use wsio_core::handshake::{ClientHandshake, ClientOptions, Request, Response, Upgrader};
 pub use wsio_core::{
-    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, PreparedMessage, Utf8Bytes,
+    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, Payload, PreparedMessage,
+    Utf8Bytes,
 };
 
 /// A WebSocket over a futures-io stream `S`: see `wsio_async::WebSocketStream` for its methods

@@ -38,7 +38,7 @@ pub use stream::{MaybeTlsStream, Stream, TryClone};
 pub use websocket::{ReadHalf, WebSocket, WriteHalf};
 pub use wsio_core::handshake::{ClientHandshake, ClientOptions, Request, Response, Upgrader};
 pub use wsio_core::{
-    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, Utf8Bytes,
+    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, Payload, Utf8Bytes,
 };
 
 #[cfg(not(feature = "rustls"))]

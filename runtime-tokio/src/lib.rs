@@ -170,7 +170,8 @@ pub fn from_connection<S: AsyncRead + AsyncWrite + Unpin>(
 }
 pub use wsio_core::handshake::{ClientHandshake, ClientOptions, Request, Response, Upgrader};
 pub use wsio_core::{
-    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, PreparedMessage, Utf8Bytes,
+    CloseCode, CloseFrame, Config, DeflateConfig, Message, MessageKind, Payload, PreparedMessage,
+    Utf8Bytes,
 };
 
 /// Accepts a WebSocket upgrade on `stream` with the default [`Upgrader`] (same-origin check,

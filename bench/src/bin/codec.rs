@@ -181,7 +181,8 @@ mod peers {
         for m in messages {
             let m = match m {
                 Message::Text(t) => tungstenite::Message::text(t.as_str()),
-                Message::Binary(b) => tungstenite::Message::binary(b.clone()),
+                // The workload's payloads are held as `Bytes`: no copy.
+                Message::Binary(b) => tungstenite::Message::binary(b.clone().into_bytes()),
             };
             ws.send(m).unwrap();
         }
@@ -207,7 +208,7 @@ mod peers {
             for m in messages {
                 let m = match m {
                     Message::Text(t) => tokio_websockets::Message::text(t.as_str().to_owned()),
-                    Message::Binary(b) => tokio_websockets::Message::binary(b.clone()),
+                    Message::Binary(b) => tokio_websockets::Message::binary(b.clone().into_bytes()),
                 };
                 ws.feed(m).await.unwrap();
             }
