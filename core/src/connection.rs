@@ -838,11 +838,12 @@ impl Connection {
 
     /// The fast path, for the most common frame of all: a whole, unfragmented, uncompressed
     /// text or binary message that has fully arrived, masked as its direction requires, read
-    /// in whole-message mode with no message in progress. A small payload is copied into the
-    /// shared block and unmasked in the copy (in cache); a large one is unmasked in place and
-    /// split off the read buffer (`take_payload`). Everything else, including every frame
-    /// this path would have to refuse, is left untouched to the general path, which owns the
-    /// errors.
+    /// in whole-message mode with no message in progress. A tiny payload (at most
+    /// `INLINE_CAPACITY` bytes) is unmasked into the message itself (`inline_message`); a
+    /// small one is copied into the shared block and unmasked in the copy (in cache); a large
+    /// one is unmasked in place and split off the read buffer (`take_payload`). Everything
+    /// else, including every frame this path would have to refuse, is left untouched to the
+    /// general path, which owns the errors.
     #[inline]
     fn complete_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         let start = self.read_consumed;
@@ -889,9 +890,6 @@ impl Connection {
         }
         let len = len as usize;
         if len <= INLINE_CAPACITY {
-            // Returned as it is, not mapped: `Result<Message, _>` and `Result<Option<Message>,
-            // _>` are laid out differently, and the copy between them cost a fifth of decode
-            // 16 B (stalled loads).
             return self.inline_message(start + header_len, len, key, kind);
         }
         if len >= SHARE_THRESHOLD && self.shares_payload(len) {
@@ -931,8 +929,9 @@ impl Connection {
     /// `complete_message` for a payload of at most `INLINE_CAPACITY` bytes, at `at` in the
     /// read buffer: it is unmasked into the message itself (`Payload`), so there is no block
     /// to cut it from and no reference count to take now and give back when the message is
-    /// dropped. Where 24 bytes can be read from the payload's start (the usual case: more
-    /// frames follow), it is unmasked a word at a time in registers; else byte by byte.
+    /// dropped. It is unmasked a word at a time, in registers: read straight from the buffer
+    /// where 24 bytes follow the payload's start (the usual case: more frames follow), else
+    /// from a zero-padded copy.
     #[inline(always)]
     fn inline_message(
         &mut self,
