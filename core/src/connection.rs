@@ -43,7 +43,7 @@ use crate::error::{Error, ProtocolError, TimeoutKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::{apply_mask, mask_copy, unmask, unmask_append};
 use crate::message::{Message, MessageKind};
-use crate::payload::{INLINE_CAPACITY, Payload};
+use crate::payload::{self, INLINE_CAPACITY, Payload};
 use crate::pool;
 use crate::prepared::PreparedMessage;
 
@@ -944,18 +944,11 @@ impl Connection {
             u64::from_ne_bytes([a, b, c, d, a, b, c, d])
         });
         let words = match self.read_buf.get(at..at + 24) {
-            Some(w) => {
-                let word =
-                    |i: usize| u64::from_ne_bytes(w[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-                [word(0), word(1), word(2)]
-            }
+            Some(bytes) => payload::words(bytes),
             None => {
                 let mut data = [0; 24];
                 data[..len].copy_from_slice(&self.read_buf[at..at + len]);
-                let word = |i: usize| {
-                    u64::from_ne_bytes(data[8 * i..8 * i + 8].try_into().expect("8 bytes"))
-                };
-                [word(0), word(1), word(2)]
+                payload::words(&data)
             }
         };
         // The key repeats every 4 bytes and the payload starts at its first byte, so every

@@ -61,12 +61,6 @@ impl Inline {
         usize::from(self.0[23])
     }
 
-    /// The native-endian word at `i`.
-    #[inline(always)]
-    fn word(&self, i: usize) -> u64 {
-        u64::from_ne_bytes(self.0[8 * i..8 * i + 8].try_into().expect("8 bytes"))
-    }
-
     /// The first `len` bytes of the 24 whose native-endian words are `words`; the others are
     /// cleared and the count written over the last.
     #[inline(always)]
@@ -86,6 +80,14 @@ impl Inline {
     fn as_slice(&self) -> &[u8] {
         &self.0[..self.len()]
     }
+}
+
+/// The first 24 bytes of `bytes` as three native-endian words: how an inline payload is
+/// written and read (see [`Inline`]).
+#[inline(always)]
+pub(crate) fn words(bytes: &[u8]) -> [u64; 3] {
+    let word = |i: usize| u64::from_ne_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    [word(0), word(1), word(2)]
 }
 
 /// A word whose first `n` bytes in memory are all ones and whose others are zero (all ones
@@ -120,9 +122,7 @@ impl Payload {
         if bytes.len() <= INLINE_CAPACITY {
             let mut data = [0; 24];
             data[..bytes.len()].copy_from_slice(bytes);
-            let word =
-                |i: usize| u64::from_ne_bytes(data[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-            Payload::from_words([word(0), word(1), word(2)], bytes.len())
+            Payload::from_words(words(&data), bytes.len())
         } else {
             Payload(Repr::Shared(Bytes::copy_from_slice(bytes)))
         }
@@ -143,7 +143,8 @@ impl Payload {
     pub(crate) fn is_inline_ascii(&self) -> bool {
         match &self.0 {
             Repr::Inline(inline) => {
-                (inline.word(0) | inline.word(1) | inline.word(2)) & HIGH_BITS == 0
+                let [a, b, c] = words(&inline.0);
+                (a | b | c) & HIGH_BITS == 0
             }
             Repr::Shared(_) => false,
         }

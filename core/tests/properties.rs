@@ -24,8 +24,9 @@ fn message() -> impl Strategy<Value = Message> {
     ]
 }
 
-/// Messages of the sizes the fast path treats differently: small (copied into the shared
-/// block), around the sharing threshold, and large (16 KiB and up: reads end at their end).
+/// Messages of the sizes the fast path treats differently: tiny (up to 23 bytes, held inside
+/// the message) and small (copied into the shared block), around the sharing threshold, and
+/// large (16 KiB and up: reads end at their end).
 fn sized_message() -> impl Strategy<Value = Message> {
     let size = prop_oneof![0usize..40, 900usize..1200, 16_000usize..70_000];
     (size, any::<bool>(), any::<u8>()).prop_map(|(size, text, seed)| {
