@@ -1359,9 +1359,19 @@ impl Connection {
         }
         self.check_output_room()?;
         let opcode = data_opcode(message.kind());
+        let compress = options.compress
+            && self.deflate.is_some()
+            && message.len() >= self.config.deflate.threshold;
+        // The most common reply of all, a server's small uncompressed message, is written
+        // from the message where it lies (see `Transmit::push_inline`).
+        if !compress && self.role == Role::Server {
+            if let Some((words, len)) = message.payload().inline_words_le() {
+                self.transmit.push_inline(opcode, words, len);
+                return Ok(());
+            }
+        }
         let payload = message.into_payload();
-        let threshold = self.config.deflate.threshold;
-        if options.compress && self.deflate.is_some() && payload.len() >= threshold {
+        if compress {
             let compressed = Bytes::from(self.deflater().compress(&payload));
             self.release_deflater();
             self.push_frame(true, true, opcode, &compressed, Some(&compressed));

@@ -169,6 +169,15 @@ impl Message {
         self.into_payload().into_bytes()
     }
 
+    /// The payload, by reference.
+    #[inline]
+    pub(crate) fn payload(&self) -> &Payload {
+        match self {
+            Message::Text(t) => &t.0,
+            Message::Binary(b) => b,
+        }
+    }
+
     /// The payload, without copying.
     pub fn into_payload(self) -> Payload {
         match self {

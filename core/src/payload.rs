@@ -182,6 +182,23 @@ impl Payload {
         }
     }
 
+    /// The payload's 24 inline bytes as three little-endian words, and its length, if it is
+    /// held inline. Crate-internal: a server writes a small frame a word at a time
+    /// (`Transmit::push_inline`). Read as words, not copied as bytes, so that each load is no
+    /// wider than the stores that wrote the message a moment before (see `push_inline`).
+    #[inline(always)]
+    pub(crate) fn inline_words_le(&self) -> Option<([u64; 3], usize)> {
+        match &self.0 {
+            Repr::Inline(inline) => {
+                let word = |i: usize| {
+                    u64::from_le_bytes(inline.0[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+                };
+                Some(([word(0), word(1), word(2)], inline.len()))
+            }
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// The `Bytes` the payload is held in, if it is not held inline. Crate-internal: output
     /// queues a large payload by reference instead of copying it.
     #[inline]

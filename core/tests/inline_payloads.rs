@@ -2,12 +2,15 @@
 //! itself, a word at a time when 24 bytes can be read from the payload's start and byte by
 //! byte at the end of the input. These tests check every length around that limit, in both
 //! places and both roles, against frames built by hand (independently of the encoder), and
-//! that invalid UTF-8 in such a payload fails with 1007 wherever the bad byte is.
+//! that invalid UTF-8 in such a payload fails with 1007 wherever the bad byte is. A server
+//! writes such a payload back a word at a time too: its frames are checked against the same
+//! hand-built frames, and compression still applies to them.
 
 use wsio_core::payload::INLINE_CAPACITY;
 use wsio_core::testing::{drain_events, take_output};
 use wsio_core::{
-    CloseCode, Config, Connection, Error, Event, Message, Payload, ProtocolError, Role, State,
+    CloseCode, Config, Connection, DeflateConfig, DeflateParams, Error, Event, Message, Payload,
+    ProtocolError, Role, SendOptions, State,
 };
 
 /// Raw frame bytes, FIN set: `opcode` 1 (text) or 2 (binary), masked with `key` if given.
@@ -170,4 +173,82 @@ fn a_small_payload_compares_as_the_bytes_it_holds() {
     assert_eq!(*payload, Payload::from(b"sixteen bytes!!!".to_vec()));
     assert_eq!(payload.clone().into_bytes(), &b"sixteen bytes!!!"[..]);
     assert_eq!(format!("{payload:?}"), "b\"sixteen bytes!!!\"");
+}
+
+/// Client frames of every small length, text and binary, as a server receives them (so each
+/// payload is held inline), with the unmasked frames a server must write to echo them.
+fn echo_cases() -> (Vec<Message>, Vec<u8>) {
+    let key = Some([0x37, 0xFA, 0x21, 0x3D]);
+    let (mut wire, mut expected) = (Vec::new(), Vec::new());
+    for len in lengths() {
+        for (opcode, payload) in [(2, binary(len)), (1, text(len).into_bytes())] {
+            wire.extend(frame(opcode, &payload, key));
+            expected.extend(frame(opcode, &payload, None));
+        }
+    }
+    (received(Role::Server, &wire), expected)
+}
+
+#[test]
+fn a_server_echoes_every_small_length_as_the_frame_built_by_hand() {
+    let (messages, expected) = echo_cases();
+    assert_eq!(messages.len(), 2 * lengths().count());
+    // Sent one after another without writing in between, the frames start at every offset of
+    // the output buffer and run past its first allocation (about 1.4 KiB in all).
+    let mut server = Connection::new(Role::Server, Config::default());
+    for m in &messages {
+        server.send(m.clone()).unwrap();
+    }
+    assert_eq!(server.output_pending(), expected.len());
+    assert_eq!(take_output(&mut server), expected);
+    // Written out after each one: every frame starts a fresh buffer.
+    let mut server = Connection::new(Role::Server, Config::default());
+    let mut written = Vec::new();
+    for m in messages {
+        server.send(m).unwrap();
+        written.extend(take_output(&mut server));
+    }
+    assert_eq!(written, expected);
+}
+
+#[test]
+fn a_small_reply_is_still_compressed_when_deflate_asks_for_it() {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    // Threshold 0: every message is compressed, however small.
+    let config = Config {
+        deflate: DeflateConfig {
+            enabled: true,
+            threshold: 0,
+            ..DeflateConfig::default()
+        },
+        ..Config::default()
+    };
+    let (messages, plain) = echo_cases();
+    let mut server = Connection::with_deflate(Role::Server, config.clone(), Some(params));
+    let mut client = Connection::with_deflate(Role::Client, config, Some(params));
+    for m in &messages {
+        server.send(m.clone()).unwrap();
+        let out = take_output(&mut server);
+        assert_eq!(out[0] & 0x40, 0x40, "RSV1 (compressed) on {m:?}");
+        client.receive(&out);
+        assert_eq!(
+            drain_events(&mut client),
+            [Ok(Event::Message(m.clone()))],
+            "{m:?} round trip"
+        );
+    }
+    // Compression turned off for the message: the plain frames again.
+    let mut written = Vec::new();
+    for m in messages {
+        server
+            .send_with(m, SendOptions { compress: false })
+            .unwrap();
+        written.extend(take_output(&mut server));
+    }
+    assert_eq!(written, plain);
 }
