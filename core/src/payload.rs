@@ -8,7 +8,7 @@ use std::ops::Deref;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::utf8::is_utf8;
+use crate::utf8::is_utf8_inline;
 
 /// The most bytes a [`Payload`] holds inline. With the count byte they fill three words, the
 /// room a `Bytes` leaves beside its (never null) vtable pointer, so a `Payload` is no larger
@@ -158,7 +158,7 @@ impl Payload {
         match &self.0 {
             Repr::Inline(inline) => {
                 let copy = *inline;
-                is_utf8(copy.as_slice())
+                is_utf8_inline(&copy.0)
             }
             Repr::Shared(_) => false,
         }
