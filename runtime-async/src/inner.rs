@@ -58,6 +58,9 @@ pub struct Inner<T: Transport, R: Timer> {
     /// unsplit stream has one task, which polls the stream with its own waker.
     hub: Option<Arc<WakerHub>>,
     hub_waker: Option<Waker>,
+    /// The last read came back short: the transport gave everything it had, and the next read
+    /// will most likely find nothing (see `poll_read_into_engine`).
+    drained: bool,
 }
 
 impl<T: Transport, R: Timer> Inner<T, R> {
@@ -78,6 +81,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             shut: false,
             hub: None,
             hub_waker: None,
+            drained: false,
         }
     }
 
@@ -210,7 +214,31 @@ impl<T: Transport, R: Timer> Inner<T, R> {
     }
 
     /// Reads once from the stream into the engine's buffer.
+    ///
+    /// Right after a short read, when the connection has given its read buffer back (all it
+    /// received is consumed), the transport is first asked with an empty read whether anything
+    /// arrived since, if it answers that without consuming or waiting (`waits_on_empty_read`).
+    /// Why: the end of every burst comes here, and the read that finds nothing would otherwise
+    /// take a buffer from the pool only to give it back (`perf`: the pools' calls are ~4% of
+    /// the 16 B echo server's CPU). The README's echo loop in memory, 16 B: 21.5 -> 22.4-23.2
+    /// M msgs/s; TCP 16 B +1.8% (median of five rounds), with no more system calls.
     fn poll_read_into_engine(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if std::mem::take(&mut self.drained)
+            && self.stream.waits_on_empty_read()
+            && self.session.connection_ref().buffer_stats().read_capacity == 0
+        {
+            let mut stream_cx = stream_context(&self.hub_waker, cx);
+            match self.stream.poll_read(&mut stream_cx, &mut []) {
+                Poll::Pending => {
+                    // As below when a read finds nothing: the connection goes idle.
+                    self.session.connection().release_idle_buffers();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                // Something arrived (or the end): read it into a buffer.
+                Poll::Ready(Ok(_)) => {}
+            }
+        }
         let size = if self.stream.reads_uninit() {
             // Offering room costs nothing: take whatever has arrived in one system call.
             MAX_READ.max(self.read_buffer_size)
@@ -227,6 +255,7 @@ impl<T: Transport, R: Timer> Inner<T, R> {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
+        self.drained = n > 0 && n < size;
         if n == size {
             self.read_size = (size * 2).min(MAX_READ.max(self.read_buffer_size));
         } else if n < size / 4 {

@@ -40,6 +40,17 @@ pub trait Transport: Unpin {
     fn reads_uninit(&self) -> bool {
         false
     }
+
+    /// Whether [`poll_read`](Self::poll_read) with an empty buffer answers `Pending` (and wakes
+    /// the task later) while nothing has arrived, and `Ready` once something has, without
+    /// consuming any of it, and cheaply when the transport already knows it has nothing: then
+    /// the driver asks that way before taking a read buffer from the pool. tokio's sockets do
+    /// (a short read clears their readiness, so the empty read that follows costs no system
+    /// call); async-io's try the system call first, which a read of nothing always passes.
+    fn waits_on_empty_read(&self) -> bool {
+        false
+    }
+
     /// Writes from `buf`, returning how many bytes were taken.
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
     /// Writes from `bufs`, returning how many bytes were taken.

@@ -113,6 +113,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> wsio_async::Transport for TokioTransport
         Poll::Ready(Ok(n))
     }
 
+    /// tokio's `AsyncRead` contract: `Pending` means nothing is available and the task will be
+    /// woken; a socket that came back short from its last read has cleared its readiness, so
+    /// an empty read answers `Pending` without a system call.
+    fn waits_on_empty_read(&self) -> bool {
+        true
+    }
+
     fn reads_uninit(&self) -> bool {
         true
     }

@@ -236,3 +236,45 @@ fn an_echoing_connection_that_goes_idle_lends_its_read_and_output_buffers_each_t
     let ((), usage) = measure(|| echo_burst(&mut second, &wire, &mut received));
     assert_eq!(usage.calls, 0, "a woken echo allocated: {usage:?}");
 }
+
+/// Between bursts over TCP, a connection waiting in `recv` holds no read buffer, whichever way
+/// the driver found the socket empty (a short read is followed by an empty read that waits
+/// without one, for tokio), and the next burst still wakes it.
+#[test]
+fn between_bursts_a_tokio_connection_waits_without_a_read_buffer_and_wakes_for_the_next() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let addr = serve(false).await;
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let handshake = ClientHandshake::new(&format!("ws://{addr}/"), ClientOptions::default());
+        let (mut ws, _) = wsio_tokio::client(stream, handshake.unwrap())
+            .await
+            .unwrap();
+        for round in 0..5 {
+            let burst: Vec<Message> = (0..10)
+                .map(|i| Message::text(format!("round {round} message {i}")))
+                .collect();
+            for m in &burst {
+                ws.feed(m.clone()).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+            for m in &burst {
+                let echo = tokio::time::timeout(Duration::from_secs(5), ws.recv())
+                    .await
+                    .expect("the echo arrives: a waiting read was woken")
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(&echo, m);
+            }
+            // Nothing more is coming: `recv` waits (and is cancelled, which it allows).
+            let waited = tokio::time::timeout(Duration::from_millis(20), ws.recv()).await;
+            assert!(waited.is_err(), "round {round}: nothing was sent");
+            let stats = ws.connection().buffer_stats();
+            assert_eq!(stats.read_capacity, 0, "round {round}: {stats:?}");
+        }
+    });
+}
