@@ -11,6 +11,8 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 
+use crate::utf8::HIGH_BITS;
+
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
 /// The offset lets a payload that arrives in pieces be unmasked piece by piece: pass the number of
@@ -329,7 +331,7 @@ fn copy_words<O: Out, const ASCII: bool>(dst: &mut [O], src: &[u8], key: [u8; 4]
         byte.set(value);
         seen_tail |= value;
     }
-    ASCII && seen & 0x8080_8080_8080_8080 == 0 && seen_tail < 0x80
+    ASCII && seen & HIGH_BITS == 0 && seen_tail < 0x80
 }
 
 /// Masks eight bytes at a time, then single bytes, with the key already rotated.

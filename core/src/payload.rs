@@ -8,7 +8,7 @@ use std::ops::Deref;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::utf8::is_utf8_inline;
+use crate::utf8::{HIGH_BITS, is_utf8_inline};
 
 /// The most bytes a [`Payload`] holds inline. With the count byte they fill three words, the
 /// room a `Bytes` leaves beside its (never null) vtable pointer, so a `Payload` is no larger
@@ -50,9 +50,6 @@ enum Repr {
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 struct Inline([u8; 24]);
-
-/// The bit of every byte of a word that no ASCII byte has.
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 impl Inline {
     /// The count's byte: the last.
@@ -189,12 +186,7 @@ impl Payload {
     #[inline(always)]
     pub(crate) fn inline_words_le(&self) -> Option<([u64; 3], usize)> {
         match &self.0 {
-            Repr::Inline(inline) => {
-                let word = |i: usize| {
-                    u64::from_le_bytes(inline.0[8 * i..8 * i + 8].try_into().expect("8 bytes"))
-                };
-                Some(([word(0), word(1), word(2)], inline.len()))
-            }
+            Repr::Inline(inline) => Some((words(&inline.0).map(u64::from_le), inline.len())),
             Repr::Shared(_) => None,
         }
     }

@@ -11,6 +11,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use crate::mask::mask_append;
+use crate::payload::INLINE_CAPACITY;
 use crate::pool;
 
 /// The size of an output buffer borrowed from the pool.
@@ -112,7 +113,7 @@ impl Transmit {
     /// connections, window 16, four rounds), +3-5% messages per server CPU-second.
     #[inline(always)]
     pub(crate) fn push_inline(&mut self, opcode: OpCode, words: [u64; 3], len: usize) {
-        debug_assert!(len <= 23 && !opcode.is_control());
+        debug_assert!(len <= INLINE_CAPACITY && !opcode.is_control());
         let [a, b, c] = words;
         // FIN and the opcode, then the length (unmasked, under 126): little-endian, so the
         // header's bytes come first and the payload's follow them two bytes on.

@@ -93,6 +93,9 @@ pub(crate) fn as_str(bytes: &[u8]) -> Option<&str> {
     simdutf8::basic::from_utf8(bytes).ok()
 }
 
+/// The bit of every byte of a word that no ASCII byte has.
+pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
 /// Whether the 24 bytes of an inline payload ([`Payload`](crate::Payload): the payload, zeros,
 /// and its length, under 24, in the last byte) are valid UTF-8, which they are exactly when
 /// the payload is: the zeros and the length byte are ASCII, valid after a whole character and
@@ -126,7 +129,7 @@ fn is_utf8_short(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     for word in &mut words {
         let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-        if word & 0x8080_8080_8080_8080 == 0 {
+        if word & HIGH_BITS == 0 {
             // ASCII: valid after a whole character, and never the rest of one.
             state = if state & 63 == ACCEPT { ACCEPT } else { REJECT };
         } else {
