@@ -398,6 +398,18 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         written.map_err(Error::from)
     }
 
+    /// Queues the message in `slot` if the output has room (the usual case), leaving it in the
+    /// slot for `poll_send` otherwise. For `send` and `feed`, which queue when they are called.
+    #[inline]
+    pub(crate) fn queue_now(&mut self, slot: &mut Option<Message>) -> Result<()> {
+        if self.session.connection_ref().has_output_room() {
+            if let Some(message) = slot.take() {
+                self.session.connection().send(message)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a command, writing output first while it is over its limit.
     pub(crate) fn poll_command(
         &mut self,

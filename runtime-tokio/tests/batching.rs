@@ -220,3 +220,27 @@ async fn an_idle_connection_lends_its_read_buffer_back() {
     assert_eq!(stats.read_capacity, 0, "{stats:?}");
     assert_eq!(stats.output_pending, 0, "{stats:?}");
 }
+
+/// `send` queues its message when it is called (the output has room), so a send future dropped
+/// before it was ever polled, as a `select!` that picks another branch first may do, has not
+/// lost its message: the next `flush` writes it, in order behind the sends before it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_dropped_before_its_first_poll_is_still_written() {
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        let mut ws = accept(ours).await.unwrap();
+        ws.send(Message::text("first")).await.unwrap();
+        drop(ws.send(Message::text("second")));
+        drop(ws.feed(Message::binary(&b"third"[..])));
+        ws.flush().await.unwrap();
+        ws
+    });
+    let mut peer = Peer::open(theirs).await;
+    let expected = vec![
+        Message::text("first"),
+        Message::text("second"),
+        Message::binary(&b"third"[..]),
+    ];
+    assert_eq!(peer.receive(3).await, expected);
+    drop(server.await.unwrap());
+}
