@@ -108,7 +108,7 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     /// room; dropped before that, it is not sent. An error from queueing (the connection is
     /// closing, the message is over a limit) is the future's output.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
-        send(self, message, AfterSend::Batch)
+        send(self, message, Inner::poll_flush_after_send)
     }
 
     /// Queues a message, writing only once a write buffer's worth waits: many small messages,
@@ -118,7 +118,7 @@ impl<T: Transport, R: Timer> WebSocketStream<T, R> {
     ///
     /// As for [`send`](Self::send).
     pub fn feed(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
-        send(self, message, AfterSend::IfFull)
+        send(self, message, Inner::poll_flush_if_full)
     }
 
     /// Writes everything queued.
@@ -319,12 +319,12 @@ impl<T: Transport, R: Timer> Stream for ReadHalf<T, R> {
 impl<T: Transport, R: Timer> WriteHalf<T, R> {
     /// As [`WebSocketStream::send`].
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
-        send(self, message, AfterSend::Flush)
+        send(self, message, Inner::poll_flush_output)
     }
 
     /// As [`WebSocketStream::feed`].
     pub fn feed(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
-        send(self, message, AfterSend::IfFull)
+        send(self, message, Inner::poll_flush_if_full)
     }
 
     /// Writes everything queued. Cancel-safe.
@@ -379,14 +379,14 @@ impl<T: Transport, R: Timer> Sink<Message> for WriteHalf<T, R> {
 
 // ---- operations shared by the whole stream and the halves
 
-/// Queues `message` and writes it as `after` says: with `Batch` (the whole stream, whose owner
-/// is also the reader) the write may wait for the end of a burst of received messages, see
-/// `Inner::poll_flush_after_send`.
-fn send<A: Access>(
-    a: &mut A,
+/// Queues `message` and writes it as `after` says: with `Inner::poll_flush_after_send` (the
+/// whole stream, whose owner is also the reader) the write may wait for the end of a burst of
+/// received messages.
+fn send<'a, A: Access>(
+    a: &'a mut A,
     message: Message,
-    after: AfterSend,
-) -> impl Future<Output = Result<()>> + '_ {
+    after: impl AfterSend<A::Transport, A::Timer> + 'a,
+) -> impl Future<Output = Result<()>> + 'a {
     // Queued now rather than at the first poll: the message then moves once, from the caller
     // into the engine, instead of into this future's state first and out of it again; each
     // of those moves is loaded by wider reads than the stores that made it, which cannot be
@@ -395,7 +395,7 @@ fn send<A: Access>(
     let mut queued = a.with(|inner| inner.queue_now(&mut slot));
     poll_fn(move |cx| {
         std::mem::replace(&mut queued, Ok(()))?;
-        a.with(|inner| inner.poll_send(cx, &mut slot, after))
+        a.with(|inner| inner.poll_send(cx, &mut slot, &after))
     })
 }
 
