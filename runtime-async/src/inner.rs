@@ -381,9 +381,10 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         self.poll_read_step(cx, Session::poll_message_data)
     }
 
-    /// Queues the message in `slot` (writing output first while it is over its limit), then
-    /// writes as `after` says (see [`AfterSend`]). One poll function for the whole send: the message moves once,
-    /// into the engine, and a re-poll after `Pending` goes straight to the write.
+    /// Queues the message left in `slot` (writing output first while it is over its limit),
+    /// then writes as `after` says (see [`AfterSend`]). `send` has usually queued the message
+    /// already (`queue_now`), so the slot is empty and this is the write alone; a re-poll
+    /// after `Pending` goes straight to the write.
     pub(crate) fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
