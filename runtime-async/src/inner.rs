@@ -391,25 +391,22 @@ impl<T: Transport, R: Timer> Inner<T, R> {
         slot: &mut Option<Message>,
         after: impl AfterSend<T, R>,
     ) -> Poll<Result<()>> {
+        self.queue_now(slot)?;
         while slot.is_some() {
-            if !self.session.connection_ref().has_output_room() {
-                ready!(self.poll_flush_output(cx))?;
-                continue;
-            }
-            let message = slot.take().expect("checked by the loop");
-            self.session.connection().send(message)?;
+            ready!(self.poll_flush_output(cx))?;
+            self.queue_now(slot)?;
         }
         after(self, cx).map_err(Error::from)
     }
 
-    /// Queues the message in `slot` if the output has room (the usual case), leaving it in the
-    /// slot for `poll_send` otherwise. For `send` and `feed`, which queue when they are called.
+    /// Queues the message in `slot`, if there is one, when the output has room (the usual
+    /// case), leaving it in the slot otherwise. `send` and `feed` call it when they are called,
+    /// `poll_send` again after each write while the output is over its limit.
     #[inline]
     pub(crate) fn queue_now(&mut self, slot: &mut Option<Message>) -> Result<()> {
-        if self.session.connection_ref().has_output_room() {
-            if let Some(message) = slot.take() {
-                self.session.connection().send(message)?;
-            }
+        if slot.is_some() && self.session.connection_ref().has_output_room() {
+            let message = slot.take().expect("checked above");
+            self.session.connection().send(message)?;
         }
         Ok(())
     }
