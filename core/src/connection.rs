@@ -1370,13 +1370,17 @@ impl Connection {
                 return Ok(());
             }
         }
-        let payload = message.into_payload();
+        // Borrowed where it lies, not moved out: the move loaded the payload in 16-byte
+        // pieces over the 8-byte stores that had just written it, which the core cannot
+        // forward (`perf annotate` of the 1 KiB TCP echo server: two thirds of this
+        // function's samples on that load, waiting for the unmasked payload's stores).
+        let payload = message.payload();
         if compress {
-            let compressed = Bytes::from(self.deflater().compress(&payload));
+            let compressed = Bytes::from(self.deflater().compress(payload));
             self.release_deflater();
             self.push_frame(true, true, opcode, &compressed, Some(&compressed));
         } else {
-            self.push_frame(true, false, opcode, &payload, payload.shared());
+            self.push_frame(true, false, opcode, payload, payload.shared());
         }
         Ok(())
     }
