@@ -200,6 +200,43 @@ impl FrameHeader {
         }
         len
     }
+
+    /// The bytes [`encode`](Self::encode) writes, as two little-endian words (the header's
+    /// first byte is the first word's lowest), and their number.
+    ///
+    /// Why: built in registers, the header is stored into the output as two words. `encode`'s
+    /// bytes, stored one or two at a time and copied out by `memcpy`, were loaded back wider
+    /// than they were stored, which the core cannot forward from its store buffer: the load
+    /// waited until every earlier store, the 1 KiB payload just unmasked among them, reached
+    /// the cache (`perf annotate` of the 1 KiB TCP echo server: over half of `memmove`'s
+    /// samples on that load).
+    #[inline]
+    pub(crate) fn encode_words(&self) -> ([u64; 2], usize) {
+        let first = (u128::from(self.fin) << 7)
+            | (u128::from(self.rsv1) << 6)
+            | (u128::from(self.rsv2) << 5)
+            | (u128::from(self.rsv3) << 4)
+            | u128::from(self.opcode.as_u8());
+        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
+        // The extended length is big-endian on the wire: byte-swapped, its little-endian
+        // word puts the most significant byte first.
+        let (mut head, mut len) = match self.payload_len {
+            n @ 0..=125 => (first | u128::from(mask_bit | n as u8) << 8, 2),
+            n @ 126..=0xFFFF => (
+                first | u128::from(mask_bit | 126) << 8 | u128::from((n as u16).to_be()) << 16,
+                4,
+            ),
+            n => (
+                first | u128::from(mask_bit | 127) << 8 | u128::from(n.to_be()) << 16,
+                10,
+            ),
+        };
+        if let Some(key) = self.mask {
+            head |= u128::from(u32::from_le_bytes(key)) << (8 * len);
+            len += 4;
+        }
+        ([head as u64, (head >> 64) as u64], len)
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +247,16 @@ mod tests {
         let mut out = [0; MAX_HEADER_LEN];
         let n = h.encode(&mut out);
         assert_eq!(n, h.encoded_len());
+        // The word form the output is written with says the same bytes.
+        let ([lo, hi], words_len) = h.encode_words();
+        let mut words = lo.to_le_bytes().to_vec();
+        words.extend_from_slice(&hi.to_le_bytes());
+        assert_eq!(words_len, n);
+        assert_eq!(&words[..n], &out[..n], "encode_words of {h:?}");
+        assert!(
+            words[n..].iter().all(|&b| b == 0),
+            "nothing after the header"
+        );
         out[..n].to_vec()
     }
 

@@ -9,7 +9,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+use crate::frame::{FrameHeader, OpCode};
 use crate::mask::mask_append;
 use crate::payload::INLINE_CAPACITY;
 use crate::pool;
@@ -81,9 +81,8 @@ impl Transmit {
         payload: &[u8],
         shared: Option<&Bytes>,
     ) {
-        let mut head = [0; MAX_HEADER_LEN];
-        let head_len = header.encode(&mut head);
-        self.tail().extend_from_slice(&head[..head_len]);
+        let (head, head_len) = header.encode_words();
+        append_words(self.tail(), head, head_len);
         match (header.mask, shared) {
             (None, Some(bytes)) if bytes.len() >= SHARE_THRESHOLD => {
                 let packed = self.tail.split().freeze();
@@ -104,9 +103,8 @@ impl Transmit {
     /// are shifted into four words and written as 32 bytes into the buffer's spare room, of
     /// which the frame's `2 + len` are kept.
     ///
-    /// Why, rather than `push_frame`'s two appends: those copy the header and the payload by
-    /// calls to `memcpy` of a length known only at run time, and the payload's copy loaded the
-    /// message in 16-byte pieces that the 8-byte stores which had just written it could not
+    /// Why, rather than `push_frame`: it copies the payload by a call to `memcpy` of a length
+    /// known only at run time, and that copy loaded the message in 16-byte pieces that the 8-byte stores which had just written it could not
     /// forward (`perf annotate`: most of `send_with`'s samples on that load). Here every load
     /// and store is a word. `codec echo` 16 B (the README's loop in memory), three runs
     /// alternating with the build before: 18.0-18.6 -> 21.6-21.7 M msgs/s; over TCP (64
@@ -124,20 +122,7 @@ impl Transmit {
             b >> 48 | c << 16,
             c >> 48,
         ];
-        let tail = self.tail();
-        tail.reserve(32);
-        let room = &mut tail.spare_capacity_mut()[..32];
-        for (dst, word) in room.chunks_exact_mut(8).zip(frame) {
-            for (d, s) in dst.iter_mut().zip(word.to_le_bytes()) {
-                d.write(s);
-            }
-        }
-        // SAFETY: the 32 bytes after the buffer's length were just written (reserved above),
-        // and the frame's 2 + len <= 25 of them are kept.
-        #[allow(unsafe_code)]
-        unsafe {
-            tail.set_len(tail.len() + 2 + len);
-        }
+        append_words(self.tail(), frame, 2 + len);
         self.len += 2 + len;
     }
 
@@ -154,6 +139,28 @@ impl Transmit {
         } else {
             self.tail().extend_from_slice(&bytes);
         }
+    }
+}
+
+/// Appends the first `keep` bytes of `words` (little-endian, so the first word's lowest byte
+/// first) to `buf`, storing every word whole into its spare room: a word built in registers
+/// goes out as one store, where `extend_from_slice` of the same bytes is a `memcpy` call that
+/// loads them back from memory (see `FrameHeader::encode_words`).
+#[inline(always)]
+fn append_words<const N: usize>(buf: &mut BytesMut, words: [u64; N], keep: usize) {
+    assert!(keep <= 8 * N);
+    buf.reserve(8 * N);
+    let room = &mut buf.spare_capacity_mut()[..8 * N];
+    for (dst, word) in room.chunks_exact_mut(8).zip(words) {
+        for (d, s) in dst.iter_mut().zip(word.to_le_bytes()) {
+            d.write(s);
+        }
+    }
+    // SAFETY: the `8 * N` bytes after the buffer's length were just written (reserved above),
+    // and `keep` of them, no more (asserted), are kept.
+    #[allow(unsafe_code)]
+    unsafe {
+        buf.set_len(buf.len() + keep);
     }
 }
 
