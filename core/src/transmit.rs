@@ -89,7 +89,16 @@ impl Transmit {
                 self.chunks.push_back(packed);
                 self.chunks.push_back(bytes.clone());
             }
-            (None, _) => self.tail.extend_from_slice(payload),
+            (None, _) => {
+                self.tail.extend_from_slice(payload);
+                // Replies tend to be alike: the lines the next one of this size will be
+                // copied into, asked for now, are owned by then (see `prefetch_for_write`).
+                let tail = &self.tail;
+                prefetch_for_write(
+                    tail.as_ptr().wrapping_add(tail.len()),
+                    payload.len().min(tail.capacity() - tail.len()),
+                );
+            }
             (Some(key), _) => {
                 mask_append(&mut self.tail, payload, key);
             }
@@ -139,6 +148,53 @@ impl Transmit {
         } else {
             self.tail().extend_from_slice(&bytes);
         }
+    }
+}
+
+/// Asks the core for the cache lines of the `len` bytes from `start`, owned, ready to be
+/// written (x86's `PREFETCHW`; elsewhere, or on a CPU without it, nothing).
+///
+/// Why: a copied payload is followed by the drop of the message it came from, whose atomic
+/// decrement waits until every earlier store has reached the cache. Stores into output lines
+/// the core does not yet own each wait for the line first, and the decrement waited for all
+/// of them (`perf annotate` of the 1 KiB TCP echo server: 5.2% of its CPU on that decrement).
+/// Asked for one message ahead, the lines are owned by the time the next copy writes them.
+#[inline(always)]
+fn prefetch_for_write(start: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if has_prefetchw() {
+        for at in (0..len).step_by(64) {
+            // SAFETY: `PREFETCHW` is a hint: it cannot fault, whatever the address, and
+            // changes no memory or register the program sees; this CPU has it (checked above).
+            #[allow(unsafe_code)]
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{0}]",
+                    in(reg) start.wrapping_add(at),
+                    options(readonly, nostack, preserves_flags)
+                );
+            }
+        }
+    }
+}
+
+/// Whether this CPU has `PREFETCHW` (CPUID 8000_0001h, ECX bit 8: every AMD64 CPU from AMD,
+/// Intel's from Broadwell on), asked once.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    const UNKNOWN: u8 = 0;
+    const NO: u8 = 1;
+    const YES: u8 = 2;
+    static KNOWN: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match KNOWN.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let has = std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+            KNOWN.store(if has { YES } else { NO }, Ordering::Relaxed);
+            has
+        }
+        known => known == YES,
     }
 }
 
