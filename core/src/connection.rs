@@ -1569,7 +1569,11 @@ impl Connection {
     /// pool.
     pub fn release_idle_buffers(&mut self) {
         self.transmit.release_if_empty();
-        pool::give_block(std::mem::take(&mut self.small_payloads), SMALL_BLOCK);
+        // Checked here rather than left to `give_block`: most connections of small messages
+        // never make a block, and the call cost their burst's end 3-6% (`codec echo` 16 B).
+        if pool::has_storage(&self.small_payloads) {
+            pool::give_block(std::mem::take(&mut self.small_payloads), SMALL_BLOCK);
+        }
     }
 
     /// Whether output is waiting (an automatic reply included): the runtime must write it even

@@ -482,6 +482,60 @@ fn small_messages_the_application_keeps_survive_block_reuse() {
 }
 
 #[test]
+fn a_block_a_burst_filled_serves_the_next_burst_once_its_messages_are_dropped() {
+    // Four 1 KiB payloads fill a 4 KiB small-payload block to the last byte, and a runtime
+    // lets its buffers go while the application still holds the last message of the burst.
+    // Once that message is dropped, the block must serve the thread's next connection rather
+    // than be freed and a new one made and zeroed for it.
+    let mut client = Connection::new(Role::Client, Config::default());
+    for i in 0..4u8 {
+        client.send(Message::binary(vec![i; 1024])).unwrap();
+    }
+    let wire = take_output(&mut client);
+    // Read as the runtimes read: into a 64 KiB buffer, of which the burst is a small part
+    // (a payload of at least half of what is left would be handed out of it instead).
+    let read = |conn: &mut Connection| {
+        assert!(conn.prepare_read(64 * 1024) >= wire.len());
+        conn.read_buf().extend_from_slice(&wire);
+    };
+    let mut server = Connection::new(Role::Server, Config::default());
+    read(&mut server);
+    let burst: Vec<Event> = ok_events(&mut server);
+    assert_eq!(burst.len(), 4);
+    let starts: Vec<usize> = burst
+        .iter()
+        .map(|e| match e {
+            Event::Message(m) => m.as_bytes().as_ptr() as usize,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let block = starts[0]..starts[0] + 4096;
+    assert!(
+        starts.iter().all(|p| block.contains(p)),
+        "the four payloads share one block: {starts:x?}"
+    );
+    assert!(server.release_read_buf());
+    server.release_idle_buffers();
+    drop(burst);
+    // Were the block freed, an allocation of its size would now take its memory.
+    let elsewhere = vec![0u8; 4096];
+
+    let mut next = Connection::new(Role::Server, Config::default());
+    read(&mut next);
+    let Some(Event::Message(m)) = next.poll_event().unwrap() else {
+        panic!("expected a message");
+    };
+    assert_eq!(m.as_bytes(), &[0; 1024][..]);
+    let at = m.as_bytes().as_ptr() as usize;
+    assert!(
+        block.contains(&at),
+        "payload at {at:x}, not in the block at {:x} (elsewhere at {:x})",
+        block.start,
+        elsewhere.as_ptr() as usize
+    );
+}
+
+#[test]
 fn steady_reads_stay_in_the_read_buffers_own_storage() {
     // 1,000-byte messages read 4,096 bytes at a time: nearly every read leaves the start of a
     // frame behind. The next read is shortened by what is held, so that it fits the same
