@@ -1569,8 +1569,9 @@ impl Connection {
     /// pool.
     pub fn release_idle_buffers(&mut self) {
         self.transmit.release_if_empty();
-        // Checked here rather than left to `give_block`: most connections of small messages
-        // never make a block, and the call cost their burst's end 3-6% (`codec echo` 16 B).
+        // Checked here, not only in `give_block`: most connections of small messages never
+        // make a block, and with the check left to that call `codec echo` 16 B measured
+        // 3-6% slower.
         if pool::has_storage(&self.small_payloads) {
             pool::give_block(std::mem::take(&mut self.small_payloads), SMALL_BLOCK);
         }
