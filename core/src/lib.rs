@@ -17,13 +17,16 @@
 //! let out = server.poll_transmit().unwrap();
 //! assert_eq!(out.io_slices(4)[0].as_ref(), &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
 //! ```
-// Three exceptions, each measured and documented where it stands: in `mask::wide`, a call to
+// Five exceptions, each measured and documented where it stands: in `mask::wide`, a call to
 // the masking loop compiled for AVX2 after the CPU was checked for it (large-frame decode
 // +7-14%); in `mask::unmask_append` (which `mask_append` calls), setting a buffer's length over
 // the spare capacity its loop has just written (client encode 1 KiB +60%); in
 // `Connection::renew_small_block`, giving a reused small-payload block (its own, or one an idle
 // connection left in the thread's pool) its zeroed storage back as room (small-message decode
-// +6-14%).
+// +6-14%); in `transmit::append_words`, setting the output's length over the words just stored
+// into its spare room (a server's small reply, TCP echo 16 B +3-5%; frame headers, 1 KiB
+// +2%); in `transmit::prefetch_for_write`, the `PREFETCHW` hint after the CPU was checked for
+// it (TCP echo 1 KiB +4%).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

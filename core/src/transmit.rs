@@ -113,9 +113,9 @@ impl Transmit {
     /// which the frame's `2 + len` are kept.
     ///
     /// Why, rather than `push_frame`: it copies the payload by a call to `memcpy` of a length
-    /// known only at run time, and that copy loaded the message in 16-byte pieces that the 8-byte stores which had just written it could not
-    /// forward (`perf annotate`: most of `send_with`'s samples on that load). Here every load
-    /// and store is a word. `codec echo` 16 B (the README's loop in memory), three runs
+    /// known only at run time, and that copy loaded the message in 16-byte pieces that the
+    /// 8-byte stores which had just written it could not forward (`perf annotate`: most of
+    /// `send_with`'s samples on that load). Here every load and store is a word. `codec echo` 16 B (the README's loop in memory), three runs
     /// alternating with the build before: 18.0-18.6 -> 21.6-21.7 M msgs/s; over TCP (64
     /// connections, window 16, four rounds), +3-5% messages per server CPU-second.
     #[inline(always)]
@@ -190,7 +190,11 @@ fn has_prefetchw() -> bool {
     static KNOWN: AtomicU8 = AtomicU8::new(UNKNOWN);
     match KNOWN.load(Ordering::Relaxed) {
         UNKNOWN => {
-            let has = std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+            // SAFETY: CPUID exists on every x86-64 CPU, and so does this leaf (it reports
+            // long mode itself). Safe to call in later Rust; `unsafe` for the workspace's 1.85.
+            #[allow(unsafe_code, unused_unsafe)]
+            let leaf = unsafe { std::arch::x86_64::__cpuid(0x8000_0001) };
+            let has = leaf.ecx & (1 << 8) != 0;
             KNOWN.store(if has { YES } else { NO }, Ordering::Relaxed);
             has
         }
