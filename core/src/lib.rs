@@ -26,7 +26,7 @@
 // +6-14%); in `transmit::append_words`, setting the output's length over the words just stored
 // into its spare room (a server's small reply, TCP echo 16 B +3-5%; frame headers, 1 KiB
 // +2%); in `transmit::prefetch_for_write`, the `PREFETCHW` hint after the CPU was checked for
-// it (TCP echo 1 KiB +4%).
+// it by CPUID (itself an `unsafe` call in Rust 1.85) (TCP echo 1 KiB +4%).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

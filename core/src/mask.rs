@@ -215,7 +215,7 @@ const WIDE_MIN: usize = 256;
 
 /// The same loop compiled for wider vectors, chosen at run time: the compiler vectorises
 /// `mask_blocks` (and `copy_blocks`) for whatever features the enclosing function enables.
-/// One of the engine's three `unsafe` uses (see the crate root): calling a function compiled
+/// One of the engine's five `unsafe` uses (see the crate root): calling a function compiled
 /// for CPU features the caller has checked for.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
