@@ -172,44 +172,23 @@ impl FrameHeader {
 
     /// Encodes the header with the shortest length form into `out`, returning the bytes used.
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
-        out[0] = (u8::from(self.fin) << 7)
-            | (u8::from(self.rsv1) << 6)
-            | (u8::from(self.rsv2) << 5)
-            | (u8::from(self.rsv3) << 4)
-            | self.opcode.as_u8();
-        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        let mut len = match self.payload_len {
-            n @ 0..=125 => {
-                out[1] = mask_bit | n as u8;
-                2
-            }
-            n @ 126..=0xFFFF => {
-                out[1] = mask_bit | 126;
-                out[2..4].copy_from_slice(&(n as u16).to_be_bytes());
-                4
-            }
-            n => {
-                out[1] = mask_bit | 127;
-                out[2..10].copy_from_slice(&n.to_be_bytes());
-                10
-            }
-        };
-        if let Some(key) = self.mask {
-            out[len..len + 4].copy_from_slice(&key);
-            len += 4;
-        }
+        let ([first, second], len) = self.encode_words();
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&first.to_le_bytes());
+        bytes[8..].copy_from_slice(&second.to_le_bytes());
+        out.copy_from_slice(&bytes[..MAX_HEADER_LEN]);
         len
     }
 
-    /// The bytes [`encode`](Self::encode) writes, as two little-endian words (the header's
-    /// first byte is the first word's lowest), and their number.
+    /// The header with the shortest length form as two little-endian words (the header's
+    /// first byte is the first word's lowest; zeros after its last), and its length in bytes.
     ///
-    /// Why: built in registers, the header is stored into the output as two words. `encode`'s
-    /// bytes, stored one or two at a time and copied out by `memcpy`, were loaded back wider
-    /// than they were stored, which the core cannot forward from its store buffer: the load
-    /// waited until every earlier store, the 1 KiB payload just unmasked among them, reached
-    /// the cache (`perf annotate` of the 1 KiB TCP echo server: over half of `memmove`'s
-    /// samples on that load).
+    /// Why words: built in registers, the header is stored into the output as two words. The
+    /// same bytes stored one or two at a time into an array and copied out by `memcpy` were
+    /// loaded back wider than they were stored, which the core cannot forward from its store
+    /// buffer: the load waited until every earlier store, the 1 KiB payload just unmasked
+    /// among them, reached the cache (`perf annotate` of the 1 KiB TCP echo server: over half
+    /// of `memmove`'s samples on that load).
     #[inline]
     pub(crate) fn encode_words(&self) -> ([u64; 2], usize) {
         let first = (u128::from(self.fin) << 7)
@@ -247,15 +226,11 @@ mod tests {
         let mut out = [0; MAX_HEADER_LEN];
         let n = h.encode(&mut out);
         assert_eq!(n, h.encoded_len());
-        // The word form the output is written with says the same bytes.
-        let ([lo, hi], words_len) = h.encode_words();
-        let mut words = lo.to_le_bytes().to_vec();
-        words.extend_from_slice(&hi.to_le_bytes());
-        assert_eq!(words_len, n);
-        assert_eq!(&words[..n], &out[..n], "encode_words of {h:?}");
+        // `encode` is `encode_words` laid out as bytes: the output's words hold the header
+        // and nothing after it.
         assert!(
-            words[n..].iter().all(|&b| b == 0),
-            "nothing after the header"
+            out[n..].iter().all(|&b| b == 0),
+            "nothing after the header of {h:?}"
         );
         out[..n].to_vec()
     }
