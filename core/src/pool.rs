@@ -86,9 +86,10 @@ pub(crate) fn take_block() -> Option<BytesMut> {
 }
 
 /// Keeps a connection's small-payload block for the next connection on this thread that needs
-/// one, which is spared the allocation and the zeroing. The caller promises that every byte of
-/// the block's storage was initialised when it was made, and that blocks are `size` bytes
-/// unless made for one longer payload.
+/// one, which is spared the allocation and the zeroing. The caller promises that the block has
+/// storage ([`has_storage`]: a handle without, from a connection that never needed a block, is
+/// not worth a slot), that every byte of it was initialised when it was made, and that blocks
+/// are `size` bytes unless made for one longer payload.
 ///
 /// A block that messages the application holds still share is kept too, even with no room
 /// left: the room it has serves the next connection, and once those messages are dropped the
@@ -97,24 +98,24 @@ pub(crate) fn take_block() -> Option<BytesMut> {
 /// the block then would leave every burst to make and zero a new one. That includes a block
 /// the burst filled to the last byte, as 16 replies of 1 KiB fill four (`calloc` and `memset`
 /// were 1% of the 1 KiB TCP echo server's CPU while such blocks were dropped). Dropped
-/// instead: a handle with no storage at all (a connection that never needed a block), and a
-/// block made for a longer payload.
+/// instead: a block made for a longer payload.
 pub(crate) fn give_block(mut block: BytesMut, size: usize) {
+    debug_assert!(has_storage(&block));
     block.clear();
-    let keep_it = if block.try_reclaim(size) {
-        block.capacity() == size
-    } else {
-        has_storage(&block)
-    };
-    if keep_it {
-        keep(&IDLE_BLOCKS, block, POOL_PER_THREAD);
+    // Whole again (no message shares it), it shows its size; pinned, it is kept whatever room
+    // it has.
+    if block.try_reclaim(size) && block.capacity() != size {
+        return;
     }
+    keep(&IDLE_BLOCKS, block, POOL_PER_THREAD);
 }
 
 /// Whether `block` holds an allocation: it has room, or it was cut from one (every cut keeps
 /// the storage's pointer), unlike `BytesMut::new()`, which points nowhere. A wrong answer
 /// costs a pool slot or a block, never correctness: a handle is only ever used after
-/// `try_reclaim` finds room in it.
+/// `try_reclaim` finds room in it. Asked by the caller of [`give_block`] rather than inside
+/// it: most connections of small messages never make a block, and with the check inside that
+/// call `codec echo` 16 B measured 3-6% slower.
 pub(crate) fn has_storage(block: &BytesMut) -> bool {
     block.capacity() > 0 || block.as_ptr() != BytesMut::new().as_ptr()
 }
